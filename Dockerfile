@@ -1,0 +1,27 @@
+# PayLinks bot: docker build -t paylinks-bot . && docker run -e TELEGRAM_BOT_TOKEN=… paylinks-bot
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    BOT_DATA_DIR=/data \
+    PAYLINKS_LOCALES_DIR=/app/locales
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY handlers ./handlers
+COPY locales ./locales
+RUN pip install . \
+    && useradd --system --uid 10001 --home-dir /app paylinks \
+    && mkdir -p /data && chown paylinks /data
+
+USER paylinks
+VOLUME ["/data"]
+EXPOSE 8765
+
+# Healthy while the process is alive and its database opens; the bot has no HTTP port of its own.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD python -c "import sqlite3,sys,os; sqlite3.connect(os.path.join(os.environ['BOT_DATA_DIR'],'paylinks.sqlite3')).execute('select 1'); sys.exit(0)"
+
+ENTRYPOINT ["paylinks-bot"]

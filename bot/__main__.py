@@ -1,0 +1,126 @@
+"""``paylinks-bot`` / ``python -m bot``: run the bot, the bot with the sandbox, or the sandbox.
+
+paylinks-bot                 the bot, long polling, against DGS_API_BASE_URL
+paylinks-bot --sandbox       the bot and the embedded sandbox provider, the bot pointed at it
+paylinks-bot sandbox         the sandbox provider alone
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from bot.config import Settings, SettingsError, load_settings
+from bot.logs import configure_logging
+
+log = logging.getLogger("bot")
+
+DEFAULT_SANDBOX_PORT = 8765
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="paylinks-bot", description="PayLinks: DGS payment links from Telegram."
+    )
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="run the embedded sandbox provider too and point the bot at it",
+    )
+    parser.add_argument(
+        "--sandbox-port",
+        type=int,
+        default=DEFAULT_SANDBOX_PORT,
+        help=f"port of the sandbox on 127.0.0.1 (default {DEFAULT_SANDBOX_PORT}; 0 = any free)",
+    )
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=["run", "sandbox"],
+        default="run",
+        help="run (default): the bot; sandbox: the sandbox provider alone",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        if args.command == "run":
+            settings.token()  # fail now, with the BotFather hint, not deep inside PTB
+    except SettingsError as exc:
+        print(f"paylinks-bot: {exc}", file=sys.stderr)
+        return 2
+    secrets = [
+        secret.get_secret_value()
+        for secret in (
+            settings.telegram_bot_token,
+            settings.dgs_api_key,
+            settings.bot_encryption_key,
+        )
+        if secret is not None
+    ]
+    configure_logging(settings.log_level, secrets)
+    try:
+        if args.command == "sandbox":
+            asyncio.run(_serve_sandbox(settings, args.sandbox_port))
+        else:
+            asyncio.run(_run_bot(settings, with_sandbox=args.sandbox, port=args.sandbox_port))
+    except KeyboardInterrupt:
+        return 0
+    except _StartupError as exc:
+        print(f"paylinks-bot: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+class _StartupError(Exception):
+    """A problem found while starting that the operator must fix; shown as one line."""
+
+
+async def _run_bot(settings: Settings, *, with_sandbox: bool, port: int) -> None:
+    from telegram.error import InvalidToken, NetworkError
+
+    from bot.app import run_bot
+    from bot.store.secrets import EncryptionKeyError
+
+    try:
+        await run_bot(settings, with_sandbox=with_sandbox, sandbox_port=port)
+    except EncryptionKeyError as exc:
+        raise _StartupError(str(exc)) from None
+    except InvalidToken:
+        raise _StartupError(
+            "Telegram refused TELEGRAM_BOT_TOKEN; check it with @BotFather"
+        ) from None
+    except NetworkError as exc:
+        raise _StartupError(
+            f"cannot reach the Bot API at TELEGRAM_API_BASE_URL ({type(exc).__name__})"
+        ) from None
+
+
+async def _serve_sandbox(settings: Settings, port: int) -> None:
+    from bot.sandbox import Sandbox
+
+    settings.bot_data_dir.mkdir(parents=True, exist_ok=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    db_path = str(settings.bot_data_dir / "sandbox.sqlite3")
+    async with Sandbox(port=port, db_path=db_path, test_mode=False) as sandbox:
+        log.info(
+            "sandbox provider: API %s — any key starting sk_test_ works", sandbox.api_base_url
+        )
+        print(f"Sandbox API: {sandbox.api_base_url}", flush=True)
+        await stop.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""The composition root: settings + services → a running python-telegram-bot Application.
+
+Why not PTB's ``post_init``/``run_polling`` for resources: the conversation persistence lives
+on the bot's database, and PTB loads persistence in ``Application.initialize()``, before
+``post_init`` runs. So the database (and with it every service) is opened first, in one
+``async with`` that wraps the application's whole life, and closed last, after PTB's final
+persistence write in ``Application.stop()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from telegram import Update
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.request import HTTPXRequest
+
+from bot.concurrency import OrderedUpdateProcessor
+from bot.config import Settings
+from bot.context import CONTEXT_TYPES, BotContext, BotData
+from bot.services import Services, open_services
+from bot.store.persistence import SQLitePersistence
+
+log = logging.getLogger(__name__)
+
+PayLinksApp = Application[Any, BotContext, dict[str, Any], dict[str, Any], BotData, Any]
+
+# Long-poll wait per getUpdates call; short enough that a stop is prompt.
+POLL_TIMEOUT_SECONDS = 10
+
+
+def file_base_url(base_url: str) -> str:
+    """Bot API file downloads live beside the methods: ``…/bot`` → ``…/file/bot``."""
+    if base_url.endswith("/bot"):
+        return base_url[: -len("/bot")] + "/file/bot"
+    return base_url.rstrip("/") + "/file/bot"
+
+
+def build_application(settings: Settings, services: Services) -> PayLinksApp:
+    """An Application wired to ``services``, with every handler registered."""
+    from handlers import register  # handlers import bot; bot imports handlers only here
+
+    base_url = settings.telegram_api_base_url
+    app: PayLinksApp = (
+        ApplicationBuilder()
+        .token(settings.token())
+        .base_url(base_url)
+        .base_file_url(file_base_url(base_url))
+        .context_types(CONTEXT_TYPES)
+        .concurrent_updates(OrderedUpdateProcessor(settings.max_concurrent_updates))
+        .persistence(SQLitePersistence(services.db))
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .request(HTTPXRequest(connection_pool_size=64, read_timeout=15, write_timeout=30))
+        .get_updates_request(HTTPXRequest(read_timeout=POLL_TIMEOUT_SECONDS + 10))
+        .build()
+    )
+    app.bot_data.services = services
+    register(app)
+    return app
+
+
+@dataclass
+class BotRun:
+    """A bot run in this process: set ``stop`` to end it; ``app`` once it has started."""
+
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    app: PayLinksApp | None = None
+    sandbox_url: str | None = None
+
+
+@contextlib.asynccontextmanager
+async def _maybe_sandbox(
+    settings: Settings, enabled: bool, port: int
+) -> AsyncIterator[str | None]:
+    if not enabled:
+        yield None
+        return
+    from bot.sandbox import Sandbox
+
+    settings.bot_data_dir.mkdir(parents=True, exist_ok=True)
+    db_path = str(settings.bot_data_dir / "sandbox.sqlite3")
+    async with Sandbox(port=port, db_path=db_path, test_mode=False) as sandbox:
+        log.info(
+            "sandbox provider at %s (payer pages at %s/generation/pay/…)", sandbox.url, sandbox.url
+        )
+        yield sandbox.api_base_url
+
+
+async def run_bot(
+    settings: Settings,
+    *,
+    run: BotRun | None = None,
+    with_sandbox: bool = False,
+    sandbox_port: int = 0,
+    auto_connect: bool | None = None,
+    dgs_transport: httpx.AsyncBaseTransport | None = None,
+    on_started: Callable[[PayLinksApp], Awaitable[None]] | None = None,
+) -> None:
+    """Run the bot (long polling) until ``run.stop`` is set or SIGTERM/SIGINT arrives.
+
+    ``with_sandbox`` serves the embedded sandbox and points the bot at it; ``auto_connect``
+    (default: the same) gives every user a sandbox key of their own on first sight.
+    """
+    run = run or BotRun()
+    sandbox_mode = with_sandbox if auto_connect is None else auto_connect
+    async with (
+        _maybe_sandbox(settings, with_sandbox, sandbox_port) as sandbox_api,
+        open_services(
+            settings,
+            dgs_base_url=sandbox_api,
+            sandbox_mode=sandbox_mode,
+            dgs_transport=dgs_transport,
+        ) as services,
+    ):
+        run.sandbox_url = sandbox_api
+        app = build_application(settings, services)
+        async with app:  # initialize (loads persistence) … shutdown
+            await app.start()
+            # Pending updates are kept: messages sent while the bot was down get answered.
+            await app.updater.start_polling(  # type: ignore[union-attr]
+                timeout=POLL_TIMEOUT_SECONDS,
+                allowed_updates=Update.ALL_TYPES,
+                drop_pending_updates=False,
+            )
+            run.app = app
+            if on_started is not None:
+                await on_started(app)
+            run.started.set()
+            log.info("bot @%s is running", app.bot.username)
+            with _stop_on_signals(run.stop):
+                await run.stop.wait()
+            log.info("stopping: finishing the updates in hand")
+            await app.updater.stop()  # type: ignore[union-attr]
+            await app.stop()  # processes what was fetched, then writes persistence
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Any:
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):
+            # Not the main thread (tests run the bot in-process) or not a Unix loop.
+            pass
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,72 @@
+"""The services handlers and jobs share, opened together and closed together."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+
+from bot.accounts import Accounts
+from bot.config import Settings
+from bot.dgs.client import DGSClient
+from bot.i18n import Catalogues
+from bot.store.db import Database
+from bot.store.repo import Repo
+from bot.store.secrets import KeyVault, load_or_create_key
+from bot.users import UserDirectory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    catalogues: Catalogues
+    db: Database
+    repo: Repo
+    dgs: DGSClient
+    accounts: Accounts
+    users: UserDirectory
+    sandbox_mode: bool = False
+
+
+@contextlib.asynccontextmanager
+async def open_services(
+    settings: Settings,
+    *,
+    dgs_base_url: str | None = None,
+    sandbox_mode: bool = False,
+    dgs_transport: httpx.AsyncBaseTransport | None = None,
+    catalogues: Catalogues | None = None,
+) -> AsyncIterator[Services]:
+    """Open the database (checking the encryption key first) and the provider client."""
+    key = load_or_create_key(
+        settings.bot_data_dir,
+        settings.bot_encryption_key.get_secret_value() if settings.bot_encryption_key else None,
+    )
+    vault = KeyVault(key)
+    db = await Database.open(settings.database_path)
+    try:
+        repo = Repo(db, vault)
+        # A wrong key must stop us before anything writes a row with it.
+        await repo.verify_vault()
+        async with DGSClient(
+            dgs_base_url or settings.dgs_api_base_url,
+            requests_per_second_per_key=settings.dgs_requests_per_second,
+            transport=dgs_transport,
+        ) as dgs:
+            yield Services(
+                settings=settings,
+                catalogues=catalogues or Catalogues.load(),
+                db=db,
+                repo=repo,
+                dgs=dgs,
+                accounts=Accounts(settings, repo, sandbox=sandbox_mode),
+                users=UserDirectory(repo, settings),
+                sandbox_mode=sandbox_mode,
+            )
+    finally:
+        await db.close()

@@ -1,0 +1,48 @@
+"""Who is talking and in which language, without a database write on every update."""
+
+from __future__ import annotations
+
+from bot.config import Settings
+from bot.i18n import match_language
+from bot.store.models import User
+from bot.store.repo import Repo
+
+
+class UserDirectory:
+    """Caches user rows; writes only when a user is new, comes back, or changes a setting."""
+
+    def __init__(self, repo: Repo, settings: Settings) -> None:
+        self._repo = repo
+        self._settings = settings
+        self._known: dict[int, User] = {}
+
+    async def seen(self, user_id: int) -> User:
+        """The user's row, created (or re-activated after a block) on first sight."""
+        user = self._known.get(user_id)
+        if user is None or not user.active:
+            user = await self._repo.upsert_user_seen(user_id)
+            self._known[user_id] = user
+        return user
+
+    def language_of(self, user: User | None, telegram_code: str | None) -> str:
+        """Their choice, else Telegram's ``language_code`` when it is ours, else the default."""
+        if user is not None and user.language:
+            return user.language
+        return match_language(telegram_code) or self._settings.bot_default_language
+
+    def currency_of(self, user: User | None) -> str:
+        if user is not None and user.default_currency:
+            return user.default_currency
+        return self._settings.bot_default_currency
+
+    async def set_language(self, user_id: int, language: str) -> None:
+        await self._repo.set_language(user_id, language)
+        self._known.pop(user_id, None)
+
+    async def set_default_currency(self, user_id: int, currency: str) -> None:
+        await self._repo.set_default_currency(user_id, currency)
+        self._known.pop(user_id, None)
+
+    def forget(self, user_id: int) -> None:
+        """Drop the cached row (another component changed it, e.g. marked it inactive)."""
+        self._known.pop(user_id, None)
