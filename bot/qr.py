@@ -1,0 +1,284 @@
+"""The QR card: a scannable code of a payment link, with its title and amount underneath.
+
+Rendering is CPU work (QR encoding in pure Python, text drawing), so the bot calls
+``render_qr_card_async``, which runs it in a worker thread and caches the PNG by content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import threading
+import unicodedata
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import qrcode
+import qrcode.constants
+import qrcode.exceptions
+from PIL import Image, ImageDraw, ImageFont
+
+# Bump when the picture changes for the same inputs, so cached Telegram file_ids are dropped.
+RENDER_VERSION = 1
+DEFAULT_SIZE_HINT = 900
+MAX_SIDE = 1000
+QUIET_ZONE = 4  # modules; the QR spec's minimum
+PREFERRED_MIN_MODULE = 8  # px: scans from a phone screen at arm's length
+MIN_MODULE = 4  # px: only for very long URLs that would not fit otherwise
+TITLE_LINES = 2
+CACHE_SIZE = 128
+
+# Q first (a quarter of the code may be damaged or covered); M when Q would not fit.
+_EC_LEVELS = (
+    ("Q", qrcode.constants.ERROR_CORRECT_Q),
+    ("M", qrcode.constants.ERROR_CORRECT_M),
+)
+
+_FONT_DIR = Path(__file__).parent / "fonts"
+_SYSTEM_FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+_ELLIPSIS = "…"
+_INK = 0
+_CAPTION_INK = 34
+_PAPER = 255
+
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+
+
+@lru_cache(maxsize=16)
+def _font(bold: bool, size: int) -> Font:
+    """DejaVu Sans shipped in ``bot/fonts`` (accents, €, ₣…); Pillow's own font otherwise."""
+    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
+    for folder in (_FONT_DIR, _SYSTEM_FONT_DIR):
+        path = folder / name
+        if path.is_file():
+            # BASIC layout: the same pixels whether or not libraqm is installed.
+            return ImageFont.truetype(str(path), size, layout_engine=ImageFont.Layout.BASIC)
+    return ImageFont.load_default(size)
+
+
+def _one_line(text: str) -> str:
+    """Whitespace runs (newlines included) become one space; control characters go."""
+    text = " ".join(unicodedata.normalize("NFC", text).split())
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cc")
+
+
+def _fit(text: str, font: Font, width: int) -> str:
+    """The longest prefix of ``text`` that fits ``width`` with an ellipsis after it."""
+    if font.getlength(text) <= width:
+        return text
+    low, high = 0, len(text)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if font.getlength(text[:mid].rstrip() + _ELLIPSIS) <= width:
+            low = mid
+        else:
+            high = mid - 1
+    return text[:low].rstrip() + _ELLIPSIS
+
+
+def _wrap(text: str, font: Font, width: int, max_lines: int) -> list[str]:
+    """Greedy word wrap into at most ``max_lines``; the last line ellipsized if cut."""
+    lines: list[str] = []
+    rest = text
+    while rest and len(lines) < max_lines:
+        if len(lines) == max_lines - 1 or font.getlength(rest) <= width:
+            lines.append(_fit(rest, font, width))
+            break
+        words = rest.split(" ")
+        line = words[0]
+        taken = 1
+        for word in words[1:]:
+            if font.getlength(f"{line} {word}") > width:
+                break
+            line = f"{line} {word}"
+            taken += 1
+        if font.getlength(line) > width:
+            # One word longer than the line: break it where it stops fitting.
+            cut = len(_fit(line, font, width)) - len(_ELLIPSIS)
+            line, rest = line[: max(cut, 1)], line[max(cut, 1) :] + rest[len(line) :]
+        else:
+            rest = " ".join(words[taken:])
+        lines.append(line)
+        rest = rest.strip()
+    return lines
+
+
+@dataclass(frozen=True)
+class _Layout:
+    matrix: list[list[bool]]
+    ec_level: str
+    module: int
+    title_size: int
+    amount_size: int
+
+    @property
+    def width(self) -> int:
+        return len(self.matrix) * self.module
+
+    @property
+    def margin(self) -> int:
+        return max(QUIET_ZONE * self.module, 24)
+
+    def caption_height(self, title_lines: int, has_amount: bool) -> int:
+        height = title_lines * _line_height(self.title_size)
+        if has_amount:
+            height += _line_height(self.amount_size) + self.title_size // 2
+        return height + self.margin if height else 0
+
+
+def _line_height(size: int) -> int:
+    return size * 5 // 4
+
+
+def _matrix(url: str, ec: int) -> list[list[bool]] | None:
+    code = qrcode.QRCode(error_correction=ec, border=QUIET_ZONE)
+    code.add_data(url)
+    try:
+        code.make(fit=True)
+    except (qrcode.exceptions.DataOverflowError, ValueError):
+        # Past version 40 qrcode raises a plain ValueError ("Invalid version").
+        return None
+    matrix: list[list[bool]] = code.get_matrix()
+    return matrix
+
+
+def _layout(url: str, size_hint: int) -> _Layout:
+    """The largest module size that keeps the card within ``size_hint`` (height), but not
+    under 8 px unless needed to stay within 1000 px, and never under 4 px."""
+    target = min(max(size_hint, 200), MAX_SIDE)
+    for name, ec in _EC_LEVELS:
+        matrix = _matrix(url, ec)
+        if matrix is None:
+            continue
+        side = len(matrix)
+        for module in range(max(target // side, PREFERRED_MIN_MODULE), MIN_MODULE - 1, -1):
+            width = side * module
+            layout = _Layout(
+                matrix=matrix,
+                ec_level=name,
+                module=module,
+                title_size=max(20, width // 20),
+                amount_size=max(22, width // 17),
+            )
+            # Reserve the caption's worst case so the module size never depends on the title.
+            height = width + layout.caption_height(TITLE_LINES, has_amount=True)
+            if height <= (MAX_SIDE if module <= PREFERRED_MIN_MODULE else target):
+                return layout
+    raise ValueError("URL too long for a QR card")
+
+
+_render_lock = threading.Lock()
+_render_counter = 0
+
+
+def render_count() -> int:
+    """How many cards this process has rendered (the cache's hits do not count)."""
+    return _render_counter
+
+
+def render_qr_card(
+    url: str, title: str, amount_line: str, *, size_hint: int = DEFAULT_SIZE_HINT
+) -> bytes:
+    """PNG bytes: the QR code of ``url`` (EC level Q, or M for very long URLs; 4-module quiet
+    zone) with ``title`` (at most two lines, ellipsized) and ``amount_line`` under it.
+
+    Deterministic for the same inputs. Raises ``ValueError`` for a URL no QR code can hold.
+    """
+    global _render_counter
+    # One render at a time: FreeType faces are shared and not thread-safe.
+    with _render_lock:
+        png = _render(url, _one_line(title), _one_line(amount_line), size_hint)
+        _render_counter += 1
+    return png
+
+
+def _render(url: str, title: str, amount_line: str, size_hint: int) -> bytes:
+    layout = _layout(url, size_hint)
+    side = len(layout.matrix)
+    modules = Image.frombytes(
+        "L",
+        (side, side),
+        bytes(_INK if dark else _PAPER for row in layout.matrix for dark in row),
+    )
+    width = layout.width
+    text_width = width - 2 * layout.margin
+    title_font = _font(True, layout.title_size)
+    amount_font = _font(False, layout.amount_size)
+    title_lines = _wrap(title, title_font, text_width, TITLE_LINES) if title else []
+    amount = _fit(amount_line, amount_font, text_width) if amount_line else ""
+    height = width + layout.caption_height(len(title_lines), has_amount=bool(amount))
+
+    card = Image.new("L", (width, height), _PAPER)
+    card.paste(modules.resize((width, width), Image.Resampling.NEAREST), (0, 0))
+    draw = ImageDraw.Draw(card)
+    # The caption starts below the code's quiet zone, which must stay blank to scan well.
+    y = width
+    for line in title_lines:
+        draw.text((width / 2, y), line, font=title_font, fill=_INK, anchor="ma")
+        y += _line_height(layout.title_size)
+    if amount:
+        y += layout.title_size // 2
+        draw.text((width / 2, y), amount, font=amount_font, fill=_CAPTION_INK, anchor="ma")
+    out = io.BytesIO()
+    card.save(out, format="PNG")
+    return out.getvalue()
+
+
+def card_content_hash(
+    url: str, title: str, amount_line: str, *, size_hint: int = DEFAULT_SIZE_HINT
+) -> str:
+    """sha256 of the card's inputs and the render version: the key of cached cards and of
+    Telegram's file_id for them."""
+    payload = json.dumps(
+        [RENDER_VERSION, url, title, amount_line, size_hint], ensure_ascii=False
+    ).encode()
+    return hashlib.sha256(payload).hexdigest()
+
+
+_cache: OrderedDict[str, bytes] = OrderedDict()
+_in_flight: dict[str, asyncio.Future[bytes]] = {}
+
+
+def clear_cache() -> None:
+    """Forget every cached card (renders in flight still finish)."""
+    _cache.clear()
+
+
+def _remember(key: str, png: bytes) -> None:
+    _cache[key] = png
+    _cache.move_to_end(key)
+    while len(_cache) > CACHE_SIZE:
+        _cache.popitem(last=False)
+
+
+async def render_qr_card_async(
+    url: str, title: str, amount_line: str, *, size_hint: int = DEFAULT_SIZE_HINT
+) -> bytes:
+    """``render_qr_card`` in a worker thread, cached by content: a card is rendered once,
+    even when several updates ask for it at the same time."""
+    key = card_content_hash(url, title, amount_line, size_hint=size_hint)
+    cached = _cache.get(key)
+    if cached is not None:
+        _cache.move_to_end(key)
+        return cached
+    loop = asyncio.get_running_loop()
+    pending = _in_flight.get(key)
+    if pending is None or pending.get_loop() is not loop:
+        pending = loop.create_task(
+            asyncio.to_thread(render_qr_card, url, title, amount_line, size_hint=size_hint)
+        )
+        _in_flight[key] = pending
+
+        def _done(task: asyncio.Future[bytes], key: str = key) -> None:
+            if _in_flight.get(key) is task:
+                del _in_flight[key]
+            if not task.cancelled() and task.exception() is None:
+                _remember(key, task.result())
+
+        pending.add_done_callback(_done)
+    # A caller that gives up does not cancel the render others may be waiting for.
+    return await asyncio.shield(pending)
