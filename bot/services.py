@@ -13,6 +13,7 @@ from bot.accounts import Accounts
 from bot.config import Settings
 from bot.dgs.client import DGSClient
 from bot.i18n import Catalogues
+from bot.linkservice import LinkService
 from bot.store.db import Database
 from bot.store.repo import Repo
 from bot.store.secrets import KeyVault, load_or_create_key
@@ -30,6 +31,7 @@ class Services:
     dgs: DGSClient
     accounts: Accounts
     users: UserDirectory
+    links: LinkService
     sandbox_mode: bool = False
 
 
@@ -66,6 +68,7 @@ async def open_services(
                 dgs=dgs,
                 accounts=Accounts(settings, repo, sandbox=sandbox_mode),
                 users=UserDirectory(repo, settings),
+                links=LinkService(dgs, repo),
                 sandbox_mode=sandbox_mode,
             )
     finally:

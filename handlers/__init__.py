@@ -2,7 +2,7 @@
 
 Group -1 runs before everything else for every update (gates that never answer); group 0
 holds the flows, where the first matching handler wins, so conversations come before the
-plain commands they share words with.
+plain commands they share words with; group 1 runs after every update.
 """
 
 from __future__ import annotations
@@ -10,18 +10,43 @@ from __future__ import annotations
 from typing import Any
 
 from telegram import Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, TypeHandler
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+)
 
-from handlers import errors, gates, start
+from handlers import connect, create, errors, gates, start
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     # Gates: remember the user and pick the update's language.
     app.add_handler(TypeHandler(Update, gates.track_user), group=-1)
 
+    # Accounts: /connect and /disconnect are conversations (they wait for a key or a yes).
+    app.add_handler(connect.connect_conversation())
+    app.add_handler(connect.disconnect_conversation())
+    # A key pasted in a group is deleted wherever we can see it.
+    app.add_handler(MessageHandler(connect.GROUP_KEY_FILTER, connect.key_in_group))
+
+    # The create form (/new, /newlink, New link, Duplicate) and quick create (/new 5000 Rent).
+    # Buttons of a form nobody is filling any more answer "this form is closed".
+    app.add_handler(create.create_conversation())
+    app.add_handler(create.closed_form_handler())
+
     # Welcome and help.
     app.add_handler(CommandHandler("start", start.start))
     app.add_handler(CommandHandler("help", start.help_command))
     app.add_handler(CallbackQueryHandler(start.help_button, pattern=f"^{start.HELP}$"))
+
+    # Settings: /notifications.
+
+    # Dashboard: /links, the link card, edit, archive, share, export.
+
+    # After every update: write conversation state and user data now, so a crash (kill -9)
+    # right after a reply does not lose the step the user just answered.
+    app.add_handler(TypeHandler(Update, gates.persist_now), group=1)
 
     app.add_error_handler(errors.on_error)

@@ -22,3 +22,8 @@ async def track_user(update: object, context: BotContext) -> None:
         return
     row = await users.seen(user.id)
     context.language = users.language_of(row, user.language_code)
+
+
+async def persist_now(update: object, context: BotContext) -> None:
+    """Writes the persistence (form steps, user data) right after each update."""
+    await context.application.update_persistence()

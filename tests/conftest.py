@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,19 +25,21 @@ TEST_TOKEN = "123456789:TEST-token-for-the-fake-bot-api-xxxxxxxx"
 
 
 @pytest.fixture(autouse=True)
-def _no_real_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _no_real_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any connection to a non-loopback address fails the test: the world is offline."""
     real_connect = socket.socket.connect
 
     def guarded(sock: socket.socket, address: Any) -> Any:
         host = address[0] if isinstance(address, tuple) else address
-        if isinstance(host, str) and sock.family in (socket.AF_INET, socket.AF_INET6):
-            if not (host.startswith("127.") or host in ("::1", "localhost")):
-                raise AssertionError(f"test tried to reach the network: {address!r}")
+        inet = sock.family in (socket.AF_INET, socket.AF_INET6)
+        loopback = isinstance(host, str) and (
+            host.startswith("127.") or host in ("::1", "localhost")
+        )
+        if inet and not loopback:
+            raise AssertionError(f"test tried to reach the network: {address!r}")
         return real_connect(sock, address)
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
-    yield
 
 
 @pytest.fixture
@@ -52,7 +54,9 @@ async def sandbox() -> AsyncIterator[Sandbox]:
         yield provider
 
 
-def make_settings(tg: FakeTelegram, sandbox: Sandbox, data_dir: Path, **overrides: Any) -> Settings:
+def make_settings(
+    tg: FakeTelegram, sandbox: Sandbox, data_dir: Path, **overrides: Any
+) -> Settings:
     values: dict[str, Any] = {
         "_env_file": None,
         "telegram_bot_token": TEST_TOKEN,
@@ -92,7 +96,9 @@ class World:
         assert services is not None
         return services
 
-    def user(self, user_id: int = 111, first_name: str = "Aline", language: str = "en") -> FakeUser:
+    def user(
+        self, user_id: int = 111, first_name: str = "Aline", language: str = "en"
+    ) -> FakeUser:
         return self.tg.user(user_id, first_name=first_name, language_code=language)
 
     async def say(self, user: FakeUser, text: str, **wait: Any) -> FakeMessage:
