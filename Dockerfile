@@ -20,8 +20,8 @@ USER paylinks
 VOLUME ["/data"]
 EXPOSE 8765
 
-# Healthy while the process is alive and its database opens; the bot has no HTTP port of its own.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD python -c "import sqlite3,sys,os; sqlite3.connect(os.path.join(os.environ['BOT_DATA_DIR'],'paylinks.sqlite3')).execute('select 1'); sys.exit(0)"
+# Healthy while the bot's event loop keeps touching its heartbeat file (every 30 s).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["paylinks-bot", "health"]
 
 ENTRYPOINT ["paylinks-bot"]

@@ -41,9 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "command",
         nargs="?",
-        choices=["run", "sandbox"],
+        choices=["run", "sandbox", "health"],
         default="run",
-        help="run (default): the bot; sandbox: the sandbox provider alone",
+        help="run (default): the bot; sandbox: the sandbox provider alone; "
+        "health: exit 0 when a running bot wrote its heartbeat recently",
     )
     return parser
 
@@ -52,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
+        if args.command == "health":
+            from bot.health import is_alive
+
+            return 0 if is_alive(settings.bot_data_dir) else 1
         if args.command == "run":
             settings.token()  # fail now, with the BotFather hint, not deep inside PTB
     except SettingsError as exc:

@@ -22,11 +22,13 @@ from telegram import Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.request import HTTPXRequest
 
+from bot import health
 from bot.concurrency import OrderedUpdateProcessor
 from bot.config import Settings
 from bot.context import CONTEXT_TYPES, BotContext, BotData
 from bot.services import Services, open_services
 from bot.store.persistence import SQLitePersistence
+from handlers.commands import publish_commands
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +126,8 @@ async def run_bot(
         app = build_application(settings, services)
         async with app:  # initialize (loads persistence) … shutdown
             await app.start()
+            await publish_commands(app.bot, services.catalogues, settings.bot_default_language)
+            _schedule_heartbeat(app, settings)
             # Pending updates are kept: messages sent while the bot was down get answered.
             await app.updater.start_polling(  # type: ignore[union-attr]
                 timeout=POLL_TIMEOUT_SECONDS,
@@ -140,6 +144,16 @@ async def run_bot(
             log.info("stopping: finishing the updates in hand")
             await app.updater.stop()  # type: ignore[union-attr]
             await app.stop()  # processes what was fetched, then writes persistence
+
+
+def _schedule_heartbeat(app: PayLinksApp, settings: Settings) -> None:
+    async def heartbeat(_: object) -> None:
+        health.beat(settings.bot_data_dir)
+
+    assert app.job_queue is not None
+    app.job_queue.run_repeating(
+        heartbeat, interval=health.HEARTBEAT_SECONDS, first=0, name="heartbeat"
+    )
 
 
 @contextlib.contextmanager

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from tests.conftest import World
 
 
@@ -30,3 +33,37 @@ async def test_language_follows_telegram_language_code(world: World) -> None:
 async def test_help_lists_commands(world: World) -> None:
     reply = await world.say(world.user(113), "/help")
     assert "/new" in reply.text and "/links" in reply.text
+
+
+async def test_language_choice_sticks_and_beats_telegrams_code(world: World) -> None:
+    user = world.user(114, "Jean", language="en")
+    ask = await world.say(user, "/language")
+    assert ask.button_texts == ["Ikinyarwanda", "English", "Français", "Kiswahili"]
+    done = await world.press(user, ask, "lang:fr")
+    assert done.text.startswith("C'est fait")
+    reply = await world.say(user, "/start")
+    assert reply.text.startswith("Bonjour Jean")
+
+
+async def test_command_menu_is_published_in_each_language(world: World) -> None:
+    menus = {
+        r.params.get("language_code"): r.params["commands"]
+        for r in world.tg.calls("setMyCommands")
+    }
+    assert set(menus) == {"rw", "en", "fr", "sw", None}
+    descriptions = {
+        lang: {c["command"]: c["description"] for c in cmds} for lang, cmds in menus.items()
+    }
+    assert descriptions["en"]["new"] == "Make a payment link"
+    assert descriptions["fr"]["new"] == "Créer un lien de paiement"
+    assert len({d["new"] for d in descriptions.values()}) == 4  # default = en
+
+
+async def test_heartbeat_makes_the_health_check_pass(world: World) -> None:
+    from bot.health import is_alive
+
+    deadline = time.monotonic() + 5
+    while not is_alive(world.settings.bot_data_dir) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert is_alive(world.settings.bot_data_dir)
+    assert not is_alive(world.settings.bot_data_dir, now=time.time() + 3600)
