@@ -151,9 +151,8 @@ def _schedule_heartbeat(app: PayLinksApp, settings: Settings) -> None:
         health.beat(settings.bot_data_dir)
 
     assert app.job_queue is not None
-    app.job_queue.run_repeating(
-        heartbeat, interval=health.HEARTBEAT_SECONDS, first=0, name="heartbeat"
-    )
+    health.beat(settings.bot_data_dir)
+    app.job_queue.run_repeating(heartbeat, interval=health.HEARTBEAT_SECONDS, name="heartbeat")
 
 
 @contextlib.contextmanager
