@@ -3,6 +3,7 @@
 paylinks-bot                 the bot, long polling, against DGS_API_BASE_URL
 paylinks-bot --sandbox       the bot and the embedded sandbox provider, the bot pointed at it
 paylinks-bot sandbox         the sandbox provider alone
+paylinks-bot demo            everything on this machine, offline: a web chat at 127.0.0.1:8080
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from bot.logs import configure_logging
 log = logging.getLogger("bot")
 
 DEFAULT_SANDBOX_PORT = 8765
+DEFAULT_DEMO_PORT = 8080
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,12 +41,29 @@ def _parser() -> argparse.ArgumentParser:
         help=f"port of the sandbox on 127.0.0.1 (default {DEFAULT_SANDBOX_PORT}; 0 = any free)",
     )
     parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_DEMO_PORT,
+        help=f"demo: port of the web chat (default {DEFAULT_DEMO_PORT}; 0 = any free)",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="demo: address to listen on (default 127.0.0.1; others need --allow-remote)",
+    )
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="demo: allow listening on a non-loopback address such as 0.0.0.0 (in a container)",
+    )
+    parser.add_argument(
         "command",
         nargs="?",
-        choices=["run", "sandbox", "health"],
+        choices=["run", "sandbox", "health", "demo"],
         default="run",
         help="run (default): the bot; sandbox: the sandbox provider alone; "
-        "health: exit 0 when a running bot wrote its heartbeat recently",
+        "health: exit 0 when a running bot wrote its heartbeat recently; "
+        "demo: the bot, the sandbox and a local Telegram with a web chat, offline",
     )
     return parser
 
@@ -72,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if secret is not None
     ]
     configure_logging(settings.log_level, secrets)
+    if args.command == "demo":
+        return _demo(settings, args)
     try:
         if args.command == "sandbox":
             asyncio.run(_serve_sandbox(settings, args.sandbox_port))
@@ -107,6 +128,36 @@ async def _run_bot(settings: Settings, *, with_sandbox: bool, port: int) -> None
         raise _StartupError(
             f"cannot reach the Bot API at TELEGRAM_API_BASE_URL ({type(exc).__name__})"
         ) from None
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.demo import DemoError, run_demo
+    from bot.demo.texts import terminal_language
+    from bot.i18n import Catalogues
+
+    catalogues = Catalogues.load()
+    language = terminal_language(settings.bot_default_language)
+    try:
+        asyncio.run(
+            run_demo(
+                host=args.host,
+                port=args.port,
+                allow_remote=args.allow_remote,
+                language=language,
+                catalogues=catalogues,
+                # .env is read here, not by the demo's own settings: take what applies to it.
+                settings_overrides={
+                    "log_level": settings.log_level,
+                    "bot_default_language": settings.bot_default_language,
+                },
+            )
+        )
+    except KeyboardInterrupt:
+        return 0
+    except DemoError as exc:
+        print(f"paylinks-bot: {exc.text(catalogues.translator(language))}", file=sys.stderr)
+        return 2
+    return 0
 
 
 async def _serve_sandbox(settings: Settings, port: int) -> None:

@@ -26,6 +26,7 @@ from bot import health
 from bot.concurrency import OrderedUpdateProcessor
 from bot.config import Settings
 from bot.context import CONTEXT_TYPES, BotContext, BotData
+from bot.notify import start_notifier
 from bot.services import Services, open_services
 from bot.store.persistence import SQLitePersistence
 from handlers.commands import publish_commands
@@ -126,6 +127,7 @@ async def run_bot(
         app = build_application(settings, services)
         async with app:  # initialize (loads persistence) … shutdown
             await app.start()
+            start_notifier(app)  # payment alerts: the poller and the outbox sender
             await publish_commands(app.bot, services.catalogues, settings.bot_default_language)
             _schedule_heartbeat(app, settings)
             # Pending updates are kept: messages sent while the bot was down get answered.

@@ -36,9 +36,7 @@ def amount_line(link: Link, tr: Translator) -> str:
 def methods_line(payment_types: list[str], tr: Translator) -> str:
     """The accepted methods in words; every method is spelled out, unknown ones as sent."""
     kinds = payment_types or [kind.value for kind in ALL_PAYMENT_TYPES]
-    return ", ".join(
-        tr(f"method-{kind}") if kind in _KNOWN_METHODS else kind for kind in kinds
-    )
+    return ", ".join(tr(f"method-{kind}") if kind in _KNOWN_METHODS else kind for kind in kinds)
 
 
 _KNOWN_METHODS = frozenset(kind.value for kind in ALL_PAYMENT_TYPES)

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     # Not in the fixed table, but operators need them on market day.
     dgs_requests_per_second: float = Field(default=10.0, gt=0)
     max_concurrent_updates: int = Field(default=256, ge=1)
+    # Set by `paylinks-bot demo` only: its local Bot API accepts URL buttons to 127.0.0.1, so the
+    # cards offer **Open** for the local sandbox's payer pages. Telegram refuses those buttons,
+    # so never set it for a bot that talks to Telegram.
+    demo_mode: bool = False
 
     @field_validator("telegram_bot_token", "dgs_api_key", "bot_encryption_key", mode="before")
     @classmethod

@@ -11,7 +11,9 @@ import httpx
 
 from bot.accounts import Accounts
 from bot.config import Settings
+from bot.dashboard import LinkLister
 from bot.dgs.client import DGSClient
+from bot.groups import GroupDirectory
 from bot.i18n import Catalogues
 from bot.linkservice import LinkService
 from bot.store.db import Database
@@ -32,6 +34,8 @@ class Services:
     accounts: Accounts
     users: UserDirectory
     links: LinkService
+    groups: GroupDirectory
+    lister: LinkLister
     sandbox_mode: bool = False
 
 
@@ -60,6 +64,7 @@ async def open_services(
             requests_per_second_per_key=settings.dgs_requests_per_second,
             transport=dgs_transport,
         ) as dgs:
+            links = LinkService(dgs, repo)
             yield Services(
                 settings=settings,
                 catalogues=catalogues or Catalogues.load(),
@@ -68,7 +73,9 @@ async def open_services(
                 dgs=dgs,
                 accounts=Accounts(settings, repo, sandbox=sandbox_mode),
                 users=UserDirectory(repo, settings),
-                links=LinkService(dgs, repo),
+                links=links,
+                groups=GroupDirectory(repo),
+                lister=LinkLister(dgs, repo, links),
                 sandbox_mode=sandbox_mode,
             )
     finally:

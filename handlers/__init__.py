@@ -18,7 +18,7 @@ from telegram.ext import (
     TypeHandler,
 )
 
-from handlers import connect, create, errors, gates, start
+from handlers import connect, create, errors, gates, language, settings, start
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -41,9 +41,20 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     app.add_handler(CommandHandler("help", start.help_command))
     app.add_handler(CallbackQueryHandler(start.help_button, pattern=f"^{start.HELP}$"))
 
-    # Settings: /notifications.
+    # Settings: /language (each language named in itself), /notifications.
+    app.add_handler(CommandHandler("language", language.language))
+    app.add_handler(CallbackQueryHandler(language.chosen, pattern=f"^{language.CHOOSE}"))
+    app.add_handler(settings.notifications_command())
+    app.add_handler(CallbackQueryHandler(settings.choose_level, pattern=settings.CHOOSE_PATTERN))
 
     # Dashboard: /links, the link card, edit, archive, share, export.
+    from handlers import archive, edit, export, links, share
+
+    edit.register(app)  # before the list and card: its conversation owns the Edit buttons
+    links.register(app)
+    archive.register(app)
+    export.register(app)
+    share.register(app)
 
     # After every update: write conversation state and user data now, so a crash (kill -9)
     # right after a reply does not lose the step the user just answered.

@@ -30,10 +30,20 @@ def is_public_url(url: str | None) -> bool:
     return address.is_global
 
 
-def qr_card_keyboard(link: Link, tr: Translator) -> InlineKeyboardMarkup:
-    """**Open** (when the URL is one Telegram accepts), **Share**, **Details**."""
+def url_button_allowed(url: str | None, *, demo_mode: bool = False) -> bool:
+    """Whether a URL button to ``url`` will be accepted: by Telegram, public addresses only; by
+    the demo's local Bot API (``Settings.demo_mode``), any http(s) address."""
+    if demo_mode and url and urlsplit(url).scheme in ("http", "https"):
+        return True
+    return is_public_url(url)
+
+
+def qr_card_keyboard(
+    link: Link, tr: Translator, *, demo_mode: bool = False
+) -> InlineKeyboardMarkup:
+    """**Open** (when the URL is one the Bot API accepts), **Share**, **Details**."""
     first_row = []
-    if is_public_url(link.url):
+    if url_button_allowed(link.url, demo_mode=demo_mode):
         first_row.append(InlineKeyboardButton(tr("button-open"), url=link.url))
     first_row.append(
         InlineKeyboardButton(tr("button-share"), switch_inline_query=link.slug or link.title)
@@ -61,7 +71,7 @@ async def send_qr_card(
     line = amount_line(link, tr)
     content_hash = qr.card_content_hash(url, link.title, line)
     caption = qr_caption(link, tr)
-    keyboard = qr_card_keyboard(link, tr)
+    keyboard = qr_card_keyboard(link, tr, demo_mode=context.services.settings.demo_mode)
     file_id = await repo.get_qr_file_id(link.id, content_hash)
     if file_id is not None:
         return await context.bot.send_photo(

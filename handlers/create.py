@@ -73,6 +73,7 @@ from bot.quick import QuickUsageError, parse_quick
 from handlers import start
 from handlers.cards import send_qr_card
 from handlers.common import conversation, require_api_key
+from handlers.gates import owned_link
 
 log = logging.getLogger(__name__)
 
@@ -593,10 +594,8 @@ async def duplicate(update: Update, context: BotContext) -> str | int | None:
     user = update.effective_user
     if query is None or user is None:
         return None
-    link_id = callbacks.link_id_of(callbacks.DUPLICATE, query.data or "")
-    stored = await context.services.repo.get_link(link_id)
-    if stored is not None and stored.owner_user_id != user.id:
-        await query.answer(context.tr("not-your-link"), show_alert=True)
+    link_id = callbacks.link_id_of(callbacks.DUPLICATE, query.data or "").split(":")[0]
+    if await owned_link(update, context, link_id) is None:
         return None
     api_key = await require_api_key(update, context)
     if api_key is None:

@@ -134,3 +134,31 @@ class OutboxRow:
     not_before: float
     sent_at: datetime | None
     last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PollTarget:
+    """A link due for a poll: what scheduling and alerting need, without the snapshot."""
+
+    link_id: str
+    owner_user_id: int
+    api_key_fingerprint: str
+    status: str
+    next_poll_at: float
+    quiet_steps: int
+    last_charge_at: float | None  # epoch seconds
+    created_at: float  # epoch seconds
+    muted: bool
+    group_chat_id: int | None
+    notify_level: NotifyLevel  # the owner's
+
+
+@dataclass(frozen=True, slots=True)
+class LinkState:
+    """What the relist compares with the provider's list."""
+
+    link_id: str
+    owner_user_id: int
+    api_key_fingerprint: str
+    status: str
+    final_polled: bool

@@ -408,3 +408,46 @@ async def test_the_same_card_is_uploaded_once(world: World, vendor: Vendor) -> N
     assert again.photo
     resent = world.tg.sent_to(vendor.user.id)[-1]
     assert resent.reused_file
+
+
+async def test_duplicate_prefills_a_new_form_and_makes_a_second_link(
+    world: World, vendor: Vendor
+) -> None:
+    mark = world.tg.mark()
+    await world.tg.send_text(vendor.user, "/new 500-2000 USD School fees")
+    card = await world.tg.wait_for_message(
+        vendor.user.id, lambda m: m.photo is not None, since=mark
+    )
+    details = await vendor.tap("📊 Details", card)
+    summary = await vendor.tap("📋 Duplicate", details)
+    assert "School fees" in summary.content and "$500.00 – $2,000.00" in summary.content
+    await vendor.tap("✅ Create link", summary)
+    await world.tg.wait_for_message(vendor.user.id, lambda m: m.photo is not None)
+    first, second = [r["body"] for r in await posts(world)]
+    for body in (first, second):
+        body["metadata"].pop("paylinks_ref")
+    assert first == second
+    links = await world.services.dgs.list_links(vendor.key)
+    assert len({link.slug for link in links.links}) == 2
+
+
+async def test_someone_elses_duplicate_button_does_nothing(world: World, vendor: Vendor) -> None:
+    mark = world.tg.mark()
+    await world.tg.send_text(vendor.user, "/new 700 Mandazi")
+    card = await world.tg.wait_for_message(
+        vendor.user.id, lambda m: m.photo is not None, since=mark
+    )
+    details = await vendor.tap("📊 Details", card)
+    stranger = world.user(777, "Stranger")
+    duplicate = next(
+        b["callback_data"]
+        for row in details.buttons
+        for b in row
+        if b.get("text") == "📋 Duplicate"
+    )
+    await world.tg.press(stranger, details, callback_data=duplicate)
+    answer = await world.tg.wait_for_request(
+        "answerCallbackQuery", lambda r: r.params.get("show_alert") is True
+    )
+    assert "not for you" in answer.params["text"]
+    assert len(await posts(world)) == 1

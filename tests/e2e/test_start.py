@@ -62,8 +62,9 @@ async def test_command_menu_is_published_in_each_language(world: World) -> None:
 async def test_heartbeat_makes_the_health_check_pass(world: World) -> None:
     from bot.health import is_alive
 
-    deadline = time.monotonic() + 5
-    while not is_alive(world.settings.bot_data_dir) and time.monotonic() < deadline:
+    for _ in range(100):  # the first beat is written as the bot starts
+        if is_alive(world.settings.bot_data_dir):
+            break
         await asyncio.sleep(0.05)
     assert is_alive(world.settings.bot_data_dir)
     assert not is_alive(world.settings.bot_data_dir, now=time.time() + 3600)

@@ -750,3 +750,68 @@ async def test_factories_without_an_initialised_bot() -> None:
     assert next(iter(command.message.parse_entities().values())) == f"/new@{fake.BOT_USERNAME}"
     with pytest.raises(ValueError, match=r"(?i)negative chat_id"):
         factories.message_update(bot, 5, "hi", chat_type="group")
+
+
+# The local Bot API's product side (the demo's web chat reads it) -----------------------------
+
+
+async def test_changes_since_reports_sends_edits_and_deletes_in_order(
+    tg: FakeTelegram, bot: Bot
+) -> None:
+    user = tg.user(31, "Ama")
+    start = tg.revision
+    await tg.send_text(user, "hi")
+    first = await bot.send_message(user.id, "one")
+    second = await bot.send_message(user.id, "two")
+    assert [(m.message_id, m.from_bot) for m in tg.changes_since(start)] == [
+        (1, False),
+        (first.message_id, True),
+        (second.message_id, True),
+    ]
+    seen = tg.revision
+    assert tg.changes_since(seen) == []
+    await bot.edit_message_text("<b>uno</b>", user.id, first.message_id, parse_mode=ParseMode.HTML)
+    await bot.delete_message(user.id, second.message_id)
+    changed = tg.changes_since(seen)
+    assert [(m.message_id, m.content, m.deleted) for m in changed] == [
+        (first.message_id, "uno", False),
+        (second.message_id, "two", True),
+    ]
+    assert changed[0].revision < changed[1].revision <= tg.revision
+    assert tg.message(user, first.message_id).entities == [
+        {"type": "bold", "offset": 0, "length": 3}
+    ]
+    with pytest.raises(LookupError):
+        tg.message(user, 99)
+
+
+async def test_bot_name_is_configurable_and_records_can_be_bounded() -> None:
+    async with FakeTelegram(
+        bot_username="SomeDemoBot", bot_first_name="Some Demo", keep_records=3
+    ) as tg:
+        user = tg.user(32, "Ama")
+        async with Bot(tg.token, base_url=tg.base_url) as bot:
+            me = await bot.get_me()
+            assert (me.username, me.first_name) == ("SomeDemoBot", "Some Demo")
+            for number in range(10):
+                await bot.send_message(user.id, f"m{number}")
+        assert len(tg.requests) <= 6 and tg.requests[-1].params["text"] == "m9"
+        sent = tg.sent_to(user)
+        assert len(sent) == 10 and sent[0].data["from"]["username"] == "SomeDemoBot"
+        # A group command addressed to the configured name reaches the bot (privacy mode).
+        group = tg.group(-70, "G", {user: "member"}, bot_status="member")
+        await tg.send_text(user, "/help@SomeDemoBot", group)
+        await tg.send_text(user, "/help@PayLinksTestBot", group)
+        assert [m["text"] for m in tg.withheld] == ["/help@PayLinksTestBot"]
+
+
+async def test_an_attached_server_is_served_by_its_owner() -> None:
+    tg = FakeTelegram()
+    with pytest.raises(RuntimeError):
+        _ = tg.url
+    tg.attach("http://127.0.0.1:9/")
+    assert tg.base_url == "http://127.0.0.1:9/bot"
+    assert tg.base_file_url == "http://127.0.0.1:9/file/bot"
+    await tg.stop()
+    with pytest.raises(RuntimeError):
+        _ = tg.url

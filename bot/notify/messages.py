@@ -1,0 +1,214 @@
+"""Outbox rows → the text and buttons of one Telegram message, in the reader's language.
+
+Pure: no Telegram types here (the sender turns ``Button`` rows into an inline keyboard), so
+what a vendor reads can be tested without a bot. Texts are HTML; every value from the
+provider or a payer goes through the translator's escaping or ``escape``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from bot import callbacks
+from bot.cards import methods_line, uses_line
+from bot.dgs.models import Link, LinkStatus
+from bot.i18n import Translator, escape
+from bot.money import format_amount
+from bot.notify.diff import Alert, Event, EventKind
+
+KIND_ALERT = "alert"
+KIND_KEY_INVALID = "key_invalid"
+TELEGRAM_TEXT_LIMIT = 4096
+# Button labels that name a link keep to a phone's width.
+_BUTTON_TITLE_CHARS = 24
+_STATUS_KEYS: Mapping[str, str] = {
+    LinkStatus.EXPIRED: "alert-expired",
+    LinkStatus.COMPLETED: "alert-completed",
+    LinkStatus.ARCHIVED: "alert-archived",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    text: str  # plain text, not HTML
+    data: str  # callback data
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    text: str  # HTML
+    buttons: tuple[tuple[Button, ...], ...] = ()
+
+
+def render_row(
+    kind: str, payload: Mapping[str, Any], tr: Translator, *, named: bool = False
+) -> Rendered:
+    """One outbox row; ``named``: the link card button carries the link's title (merged)."""
+    if kind == KIND_ALERT:
+        return render_alert(Alert.from_payload(payload), tr, named=named)
+    if kind == KIND_KEY_INVALID:
+        return Rendered(tr("notify-key-invalid", last4=str(payload.get("last4", ""))))
+    raise ValueError(f"unknown outbox kind {kind!r}")
+
+
+def merge(parts: Sequence[Rendered]) -> Rendered:
+    """Several messages for one chat as one: texts one after the other, all their buttons."""
+    if len(parts) == 1:
+        return parts[0]
+    return Rendered(
+        "\n\n".join(part.text for part in parts),
+        tuple(row for part in parts for row in part.buttons),
+    )
+
+
+def render_alert(alert: Alert, tr: Translator, *, named: bool = False) -> Rendered:
+    by_kind: dict[EventKind, list[Event]] = {}
+    for event in alert.events:
+        by_kind.setdefault(event.kind, []).append(event)
+    sections = [
+        section
+        for section in (
+            _payments(alert, by_kind, tr),
+            _failures(alert, by_kind, tr),
+            *(_pending(alert, event, tr) for event in by_kind.get(EventKind.PENDING, [])),
+            *(_status(alert, event, tr) for event in by_kind.get(EventKind.STATUS, [])),
+        )
+        if section
+    ]
+    return Rendered("\n\n".join(sections), _buttons(alert, by_kind, tr, named=named))
+
+
+def _money(amount: Decimal | None, currency: str, tr: Translator) -> str:
+    return format_amount(amount if amount is not None else Decimal(0), currency, tr.language)
+
+
+def _details(event: Event, tr: Translator) -> str:
+    """``Aline · Mobile money``: who paid and how, as far as the provider said."""
+    parts = []
+    if event.payer_name:
+        parts.append(event.payer_name.strip())
+    if event.payment_type:
+        parts.append(methods_line([event.payment_type], tr))
+    return " · ".join(part for part in parts if part)
+
+
+def _item(event: Event, currency: str, tr: Translator) -> str:
+    amount = _money(event.amount, event.currency or currency, tr)
+    details = _details(event, tr)
+    return escape(f"• {amount} — {details}" if details else f"• {amount}")
+
+
+def _payments(alert: Alert, by_kind: Mapping[EventKind, list[Event]], tr: Translator) -> str:
+    link = alert.link
+    payments = by_kind.get(EventKind.PAYMENT, [])
+    more = by_kind.get(EventKind.MORE_PAYMENTS, [])
+    if not payments and not more:
+        return ""
+    more_count = sum(event.count for event in more)
+    lines: list[str] = []
+    if len(payments) == 1 and not more_count:
+        payment = payments[0]
+        amount = _money(payment.amount, payment.currency or link.currency, tr)
+        lines.append(tr("alert-payment", amount=amount, title=link.title))
+        details = _details(payment, tr)
+        if details:
+            lines.append(escape(details))
+    else:
+        count = len(payments) + more_count
+        lines.append(tr.plural("alert-payments", count, title=link.title))
+        lines.extend(_item(event, link.currency, tr) for event in payments)
+        for event in more:
+            if event.amount is not None:
+                amount = _money(event.amount, event.currency or link.currency, tr)
+                lines.append(tr.plural("alert-more-payments", event.count, amount=amount))
+            else:
+                lines.append(tr.plural("alert-more-payments-no-amount", event.count))
+    lines.append(
+        tr(
+            "alert-totals",
+            uses=uses_line(_as_link(alert), tr),
+            total=_money(link.total_collected, link.currency, tr),
+        )
+    )
+    return "\n".join(lines)
+
+
+def _failures(alert: Alert, by_kind: Mapping[EventKind, list[Event]], tr: Translator) -> str:
+    link = alert.link
+    failed = by_kind.get(EventKind.FAILED, [])
+    more_count = sum(event.count for event in by_kind.get(EventKind.MORE_FAILED, []))
+    if not failed and not more_count:
+        return ""
+    if len(failed) == 1 and not more_count:
+        event = failed[0]
+        amount = _money(event.amount, event.currency or link.currency, tr)
+        lines = [tr("alert-failed", amount=amount, title=link.title)]
+        details = _details(event, tr)
+        if details:
+            lines.append(escape(details))
+        return "\n".join(lines)
+    lines = [tr.plural("alert-failed-many", len(failed) + more_count, title=link.title)]
+    lines.extend(_item(event, link.currency, tr) for event in failed)
+    if more_count and failed:
+        lines.append(tr.plural("alert-more-failed", more_count))
+    return "\n".join(lines)
+
+
+def _pending(alert: Alert, event: Event, tr: Translator) -> str:
+    link = alert.link
+    amount = _money(event.amount, event.currency or link.currency, tr)
+    text = tr.plural("alert-pending", event.minutes or 0, amount=amount, title=link.title)
+    details = _details(event, tr)
+    return f"{text}\n{escape(details)}" if details else text
+
+
+def _status(alert: Alert, event: Event, tr: Translator) -> str:
+    key = _STATUS_KEYS.get(event.status or "")
+    return tr(key, title=alert.link.title) if key else ""
+
+
+def _buttons(
+    alert: Alert, by_kind: Mapping[EventKind, list[Event]], tr: Translator, *, named: bool
+) -> tuple[tuple[Button, ...], ...]:
+    link_id = alert.link.link_id
+    if named:
+        title = alert.link.title
+        short = (
+            title if len(title) <= _BUTTON_TITLE_CHARS else title[: _BUTTON_TITLE_CHARS - 1] + "…"
+        )
+        card = Button(f"📇 {short}", callbacks.data(callbacks.LINK_CARD, link_id))
+    else:
+        card = Button(tr("alert-button-card"), callbacks.data(callbacks.LINK_CARD, link_id))
+    statuses = {event.status for event in by_kind.get(EventKind.STATUS, [])}
+    if not statuses:
+        # Alerts of a link still taking payments can be silenced from right here.
+        mute = Button(tr("alert-button-mute"), callbacks.data(callbacks.MUTE, link_id))
+        return ((card, mute),)
+    actions: list[Button] = []
+    if LinkStatus.EXPIRED in statuses:
+        actions.append(
+            Button(tr("alert-button-extend"), callbacks.data(callbacks.EXTEND, link_id))
+        )
+    if LinkStatus.COMPLETED in statuses:
+        actions.append(
+            Button(tr("alert-button-reopen"), callbacks.data(callbacks.REOPEN, link_id))
+        )
+    actions.append(
+        Button(tr("alert-button-duplicate"), callbacks.data(callbacks.DUPLICATE, link_id))
+    )
+    return ((card,), tuple(actions))
+
+
+def _as_link(alert: Alert) -> Link:
+    facts = alert.link
+    return Link(
+        id=facts.link_id,
+        title=facts.title,
+        currency=facts.currency,
+        status=facts.status,
+        use_count=facts.use_count,
+        max_uses=facts.max_uses,
+    )

@@ -1,0 +1,76 @@
+"""The bot in group chats: joining and leaving, a group's language, supergroup migration.
+
+Privacy mode stays on: in groups the bot sees commands, button presses and replies to its
+own messages, nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import ChatMember, ChatMemberUpdated, Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+
+from bot.context import BotContext
+
+log = logging.getLogger(__name__)
+
+_IN = (ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER, ChatMember.RESTRICTED)
+_OUT = (ChatMember.LEFT, ChatMember.BANNED)
+
+
+def _joined(change: ChatMemberUpdated) -> bool | None:
+    """True when the bot was added, False when removed, None for other changes."""
+    was_in = change.old_chat_member.status in _IN
+    is_in = change.new_chat_member.status in _IN
+    if is_in and not was_in:
+        return True
+    if was_in and change.new_chat_member.status in _OUT:
+        return False
+    return None
+
+
+async def bot_membership(update: Update, context: BotContext) -> None:
+    """Added: a short hello in the group's language (the adder's). Removed: stop posting."""
+    change = update.my_chat_member
+    if change is None or change.chat.type not in (ChatType.GROUP, ChatType.SUPERGROUP):
+        return
+    chat = change.chat
+    services = context.services
+    joined = _joined(change)
+    if joined is None:
+        return
+    services.groups.forget(chat.id)
+    if not joined:
+        await services.repo.deactivate_group(chat.id)
+        await services.repo.drop_for_chat(chat.id)
+        log.info("removed from group %s; its links stay with their owners", chat.id)
+        return
+    adder = change.from_user
+    group = await services.repo.upsert_group(chat.id, chat.title or "", added_by=adder.id)
+    language = group.language
+    if language is None:
+        language = services.users.language_of(
+            await services.users.seen(adder.id), adder.language_code
+        )
+        await services.repo.set_group_language(chat.id, language)
+        services.groups.forget(chat.id)
+    tr = services.catalogues.translator(language)
+    try:
+        await context.bot.send_message(chat.id, tr("group-hello", name=adder.first_name))
+    except TelegramError as exc:
+        log.info("could not greet group %s: %s", chat.id, exc)
+
+
+async def migrated(update: Update, context: BotContext) -> None:
+    """The group became a supergroup: every stored chat id moves to the new one."""
+    message = update.effective_message
+    if message is None or message.migrate_to_chat_id is None:
+        return
+    old_id, new_id = message.chat.id, message.migrate_to_chat_id
+    await context.services.repo.migrate_chat(old_id, new_id)
+    context.application.migrate_chat_data(old_chat_id=old_id, new_chat_id=new_id)
+    context.services.groups.forget(old_id)
+    context.services.groups.forget(new_id)
+    log.info("group %s is now supergroup %s", old_id, new_id)

@@ -1,0 +1,66 @@
+"""``/notifications``: which alerts a vendor gets: all events, payments only, or none.
+
+/notifications ──► the choice, the current one ticked ──(a button)──► stored, message updated
+"""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ParseMode
+from telegram.ext import CommandHandler, filters
+
+from bot.context import BotContext
+from bot.i18n import Translator
+from bot.store.models import NotifyLevel
+
+CHOOSE = "notify:"
+CHOOSE_PATTERN = f"^{CHOOSE}({'|'.join(level.value for level in NotifyLevel)})$"
+
+
+def _prompt(tr: Translator, current: NotifyLevel) -> tuple[str, InlineKeyboardMarkup]:
+    rows = [
+        [
+            InlineKeyboardButton(
+                ("✅ " if level is current else "") + tr(f"notify-level-{level.value}"),
+                callback_data=f"{CHOOSE}{level.value}",
+            )
+        ]
+        for level in NotifyLevel
+    ]
+    text = tr("notify-prompt", level=tr(f"notify-level-{current.value}"))
+    return text, InlineKeyboardMarkup(rows)
+
+
+async def notifications(update: Update, context: BotContext) -> None:
+    """Shows what alerts the user gets now and the three choices."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None:
+        return
+    row = await context.services.users.seen(user.id)
+    text, keyboard = _prompt(context.tr, row.notify_level)
+    await message.reply_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+
+
+async def choose_level(update: Update, context: BotContext) -> None:
+    """Stores the pressed choice for the presser and shows it ticked."""
+    query = update.callback_query
+    user = update.effective_user
+    if query is None or user is None:
+        return
+    level = NotifyLevel((query.data or "").removeprefix(CHOOSE))
+    services = context.services
+    tr = context.tr
+    current = (await services.users.seen(user.id)).notify_level
+    if level is not current:
+        await services.repo.set_notify_level(user.id, level)
+        services.users.forget(user.id)
+    await query.answer(tr("notify-saved", level=tr(f"notify-level-{level.value}")))
+    if level is not current:
+        text, keyboard = _prompt(tr, level)
+        await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+
+
+def notifications_command() -> CommandHandler[BotContext, None]:
+    """``/notifications`` in a private chat (the choice is personal)."""
+    return CommandHandler("notifications", notifications, filters.ChatType.PRIVATE)
