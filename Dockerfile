@@ -18,7 +18,9 @@ RUN pip install . \
 
 USER paylinks
 VOLUME ["/data"]
-EXPOSE 8765
+# 8765: the sandbox (--sandbox); 8080: the demo's web chat
+# (docker run --rm -p 8080:8080 --no-healthcheck paylinks-bot demo --host 0.0.0.0 --allow-remote)
+EXPOSE 8765 8080
 
 # Healthy while the bot's event loop keeps touching its heartbeat file (every 30 s).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
