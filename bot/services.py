@@ -17,6 +17,7 @@ from bot.groups import GroupDirectory
 from bot.i18n import Catalogues
 from bot.linkservice import LinkService
 from bot.store.db import Database
+from bot.store.drives import DriveRepo
 from bot.store.repo import Repo
 from bot.store.secrets import KeyVault, load_or_create_key
 from bot.users import UserDirectory
@@ -36,6 +37,7 @@ class Services:
     links: LinkService
     groups: GroupDirectory
     lister: LinkLister
+    drives: DriveRepo
     sandbox_mode: bool = False
 
 
@@ -76,6 +78,7 @@ async def open_services(
                 links=links,
                 groups=GroupDirectory(repo),
                 lister=LinkLister(dgs, repo, links),
+                drives=DriveRepo(db),
                 sandbox_mode=sandbox_mode,
             )
     finally:

@@ -13,12 +13,14 @@ from telegram import Update
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     MessageHandler,
     TypeHandler,
+    filters,
 )
 
-from handlers import connect, create, errors, gates, language, settings, start
+from handlers import connect, create, drive, errors, gates, groups, language, settings, start
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -42,8 +44,10 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     app.add_handler(CallbackQueryHandler(start.help_button, pattern=f"^{start.HELP}$"))
 
     # Settings: /language (each language named in itself), /notifications.
-    app.add_handler(CommandHandler("language", language.language))
-    app.add_handler(CallbackQueryHandler(language.chosen, pattern=f"^{language.CHOOSE}"))
+    app.add_handler(CommandHandler("language", gates.admins_only(language.language)))
+    app.add_handler(
+        CallbackQueryHandler(gates.admins_only(language.chosen), pattern=f"^{language.CHOOSE}")
+    )
     app.add_handler(settings.notifications_command())
     app.add_handler(CallbackQueryHandler(settings.choose_level, pattern=settings.CHOOSE_PATTERN))
 
@@ -55,6 +59,12 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     archive.register(app)
     export.register(app)
     share.register(app)
+
+    # Groups: joining and leaving, supergroup migration, /progress of the group's drives.
+    # (/new and /drive in a group are entry points of the create form, behind admins_only.)
+    app.add_handler(ChatMemberHandler(groups.bot_membership, ChatMemberHandler.MY_CHAT_MEMBER))
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, groups.migrated))
+    app.add_handler(CommandHandler("progress", drive.progress, filters.ChatType.GROUPS))
 
     # After every update: write conversation state and user data now, so a crash (kill -9)
     # right after a reply does not lose the step the user just answered.

@@ -17,6 +17,7 @@ button of an old or finished form answers "this form is closed" instead of actin
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
@@ -29,7 +30,7 @@ from typing import Any, Final
 from babel.numbers import format_decimal
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     BaseHandler,
     CallbackQueryHandler,
@@ -50,7 +51,8 @@ from bot.dgs.errors import (
     SlugTakenError,
     ValidationFailedError,
 )
-from bot.dgs.models import ALL_PAYMENT_TYPES, KIGALI, AmountType, PaymentType
+from bot.dgs.models import ALL_PAYMENT_TYPES, KIGALI, AmountType, Link, LinkDetails, PaymentType
+from bot.drive import GOAL_KEY, SUGGESTED_KEY
 from bot.i18n import LANGUAGE_NAMES, Markup, Translator, escape
 from bot.links import (
     DESCRIPTION_MAX,
@@ -73,7 +75,8 @@ from bot.quick import QuickUsageError, parse_quick
 from handlers import start
 from handlers.cards import send_qr_card
 from handlers.common import conversation, require_api_key
-from handlers.gates import owned_link
+from handlers.drive import post_drive_card
+from handlers.gates import admins_only, is_chat_admin, owned_link
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +99,12 @@ REDIRECT: Final = "form:redirect_url"
 LOGO: Final = "form:logo_url"
 METADATA: Final = "form:metadata"
 FAILED: Final = "form:failed"
+GOAL: Final = "form:goal"  # drives only
+SUGGESTED: Final = "form:suggested"  # drives only
 
 END: Final = ConversationHandler.END
 IDLE_LIMIT_SECONDS: Final = 24 * 3600
+GROUP_FORM_START: Final = r"^/start (new|drive)_-\d+$"
 COMMON_CURRENCIES: Final = ("RWF", "USD", "EUR", "KES", "UGX", "TZS")
 EXPIRY_DAYS: Final = (1, 7, 30)
 MAX_USES_CHOICES: Final = (1, 10, 100)
@@ -121,7 +127,8 @@ FIELD_STEPS: Final = {
     "metadata": METADATA,
 }
 TEXT_STEPS: Final = frozenset(
-    {TITLE, CURRENCY_OTHER, AMOUNT, MIN, MAX, MAX_USES, EXPIRY, DESCRIPTION, SLUG}
+    {TITLE, CURRENCY_OTHER, AMOUNT, MIN, MAX, MAX_USES, EXPIRY, DESCRIPTION, SLUG, GOAL}
+    | {SUGGESTED}
     | {REDIRECT, LOGO, METADATA}
 )
 OPTIONAL_TEXT_FIELDS: Final = {
@@ -149,7 +156,9 @@ class Form:
     draft: LinkDraft
     steps: list[str] = field(default_factory=list)
     touched: float = field(default_factory=time.time)
-    group_chat_id: int | None = None
+    group_chat_id: int | None = None  # the group the link is made for (deep link)
+    drive: bool = False  # a donation drive: flexible, with a goal and suggested amounts
+    suggested: list[str] = field(default_factory=list)  # decimal strings
 
     @property
     def step(self) -> str:
@@ -163,6 +172,8 @@ class Form:
             "steps": list(self.steps),
             "touched": self.touched,
             "group_chat_id": self.group_chat_id,
+            "drive": self.drive,
+            "suggested": list(self.suggested),
         }
 
     @classmethod
@@ -176,6 +187,8 @@ class Form:
             steps=list(raw.get("steps", [])),
             touched=float(raw.get("touched", 0)),
             group_chat_id=raw.get("group_chat_id"),
+            drive=bool(raw.get("drive", False)),
+            suggested=[str(value) for value in raw.get("suggested", [])],
         )
 
     @classmethod
@@ -267,7 +280,7 @@ def _amount_prompt(form: Form, tr: Translator, key: str, value: Decimal | None) 
         ]
     )
     rows = _keep(form, tr, _amount_text(value, currency, tr) if value is not None else None)
-    if key != "form-amount":
+    if key in ("form-min", "form-max"):
         rows.append([button(form, tr("button-skip"), "skip")])
     rows.append(_nav(form, tr))
     return text, InlineKeyboardMarkup(rows)
@@ -319,8 +332,25 @@ def _methods_value(draft: LinkDraft, tr: Translator) -> str:
     return methods_line([kind.value for kind in draft.payment_types], tr)
 
 
+def form_summary_lines(form: Form, tr: Translator) -> list[str]:
+    """The summary's lines; a drive's goal and suggested amounts come after the amount."""
+    lines = summary_lines(form.draft, tr)
+    currency = form.draft.currency or ""
+    if form.drive and form.draft.goal is not None:
+        lines.insert(
+            2,
+            tr("summary-goal", value=money.format_amount(form.draft.goal, currency, tr.language)),
+        )
+        if form.suggested:
+            amounts = ", ".join(
+                money.format_amount(Decimal(a), currency, tr.language) for a in form.suggested
+            )
+            lines.insert(3, tr("summary-suggested", value=amounts))
+    return lines
+
+
 def prompt_summary(form: Form, tr: Translator) -> Prompt:
-    text = tr("form-summary", details=Markup("\n".join(summary_lines(form.draft, tr))))
+    text = tr("form-summary", details=Markup("\n".join(form_summary_lines(form, tr))))
     rows = [
         [button(form, tr("button-create"), "create")],
         [button(form, tr("button-more-options"), "more")],
@@ -424,6 +454,17 @@ def prompt_slug(form: Form, tr: Translator) -> Prompt:
     return tr("form-slug"), InlineKeyboardMarkup(rows)
 
 
+def prompt_goal(form: Form, tr: Translator) -> Prompt:
+    return _amount_prompt(form, tr, "form-goal", form.draft.goal)
+
+
+def prompt_suggested(form: Form, tr: Translator) -> Prompt:
+    currency = form.draft.currency or ""
+    rows = [[button(form, tr("button-skip"), "skip")], _nav(form, tr)]
+    example = "5000, 10000, 20000" if money.currency_digits(currency) == 0 else "5, 10, 20"
+    return tr("form-suggested", currency=currency, example=example), InlineKeyboardMarkup(rows)
+
+
 def prompt_failed(form: Form, tr: Translator) -> Prompt:
     rows = [[button(form, tr("button-try-again"), "create")], _nav(form, tr)]
     return tr("form-provider-down"), InlineKeyboardMarkup(rows)
@@ -450,6 +491,8 @@ def prompt_for(step: str, form: Form, context: BotContext, default_currency: str
         LOGO: lambda: _text_option(form, tr, "form-logo"),
         METADATA: lambda: _text_option(form, tr, "form-metadata"),
         FAILED: lambda: prompt_failed(form, tr),
+        GOAL: lambda: prompt_goal(form, tr),
+        SUGGESTED: lambda: prompt_suggested(form, tr),
     }
     return prompts[step]()
 
@@ -569,12 +612,64 @@ async def new(update: Update, context: BotContext) -> str | int | None:
         await quick_create(update, context, " ".join(context.args))
         return None  # a form in progress stays where it was
     if chat.type != ChatType.PRIVATE:
-        await message.reply_text(context.tr("form-busy"))
+        await _offer_private_form(update, context, "new")
         return None
     if await require_api_key(update, context) is None:
         return END
     form = Form.new()
     return await show(update, context, form, KIND)
+
+
+async def drive_command(update: Update, context: BotContext) -> str | int | None:
+    """``/drive`` in a group (admins): a button that opens the drive form in private."""
+    message = update.effective_message
+    chat = update.effective_chat
+    if message is None or chat is None:
+        return None
+    if chat.type == ChatType.PRIVATE:
+        await message.reply_text(context.tr("drive-in-a-group"))
+        return None
+    await _offer_private_form(update, context, "drive")
+    return None
+
+
+async def _offer_private_form(update: Update, context: BotContext, kind: str) -> None:
+    """The form does not clutter the group: a deep link opens it in the admin's private chat."""
+    message = update.effective_message
+    chat = update.effective_chat
+    assert message is not None
+    assert chat is not None
+    url = f"https://t.me/{context.bot.username}?start={kind}_{chat.id}"
+    keyboard = InlineKeyboardMarkup(
+        [[InlineKeyboardButton(context.tr("group-open-form"), url=url)]]
+    )
+    await message.reply_text(context.tr(f"group-{kind}-in-private"), reply_markup=keyboard)
+
+
+async def group_form(update: Update, context: BotContext) -> str | int | None:
+    """``/start new_<group>`` or ``drive_<group>`` in private (the deep link): after checking
+    the user administers that group, the form for it (a drive starts at TITLE)."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None or not context.args:
+        return None
+    kind, _, chat_text = context.args[0].partition("_")
+    group_chat_id = int(chat_text)
+    if not await is_chat_admin(context, group_chat_id, user.id):
+        await message.reply_text(context.tr("group-admins-only"))
+        return END
+    if await require_api_key(update, context) is None:
+        return END
+    group = await context.services.groups.get(group_chat_id)
+    form = Form.new()
+    form.group_chat_id = group_chat_id
+    notice = context.tr("group-form-for", group=group.title if group else str(group_chat_id))
+    if kind == "drive":
+        form.drive = True
+        form.draft.kind = AmountType.FLEXIBLE
+        form.steps = [KIND]
+        return await show(update, context, form, TITLE, notice=notice)
+    return await show(update, context, form, KIND, notice=notice)
 
 
 async def new_button(update: Update, context: BotContext) -> str | int:
@@ -648,7 +743,11 @@ def _next_after(step: str, form: Form) -> str:
     if step == TITLE:
         return CURRENCY
     if step in (CURRENCY, CURRENCY_OTHER):
+        if form.drive:
+            return GOAL
         return AMOUNT if form.draft.kind == AmountType.FIXED else MIN
+    if step == GOAL:
+        return SUGGESTED
     if step == MIN:
         return MAX
     return SUMMARY
@@ -720,8 +819,33 @@ async def got_max(update: Update, context: BotContext, form: Form) -> str | int:
 
 
 @form_step
+async def got_goal(update: Update, context: BotContext, form: Form) -> str | int:
+    """Stores a drive's goal (an amount of its currency); asks SUGGESTED."""
+    return await _amount_step(update, context, form, "goal", SUGGESTED)
+
+
+@form_step
+async def got_suggested(update: Update, context: BotContext, form: Form) -> str | int:
+    """Stores up to four suggested amounts (``5000, 10000``); asks SUMMARY."""
+    tr = context.tr
+    parts = [part for part in re.split(r"[;\s]*[,;]\s*|\s{2,}|\n", _text(update)) if part.strip()]
+    try:
+        amounts = [
+            clean_amount(part, form.draft.currency or "", tr.language, field="suggested")
+            for part in parts[:4]
+        ]
+    except DraftError as error:
+        return await show(update, context, form, SUGGESTED, notice=error_text(error, form, tr))
+    form.suggested = [str(amount) for amount in sorted(set(amounts))]
+    return await show(update, context, form, SUMMARY)
+
+
+@form_step
 async def skip(update: Update, context: BotContext, form: Form) -> str | int:
-    """**Skip** on MIN or MAX: no bound; asks the next step."""
+    """**Skip** on MIN, MAX or SUGGESTED: nothing set; asks the next step."""
+    if form.step == SUGGESTED:
+        form.suggested = []
+        return await show(update, context, form, SUMMARY)
     if form.step == MIN:
         form.draft.min_amount = None
         return await show(update, context, form, MAX)
@@ -903,6 +1027,13 @@ async def create(update: Update, context: BotContext, form: Form) -> str | int:
     except DraftError as error:
         step = FIELD_STEPS.get(error.field, SUMMARY)
         return await show(update, context, form, step, notice=error_text(error, form, tr))
+    if form.drive and draft.goal is not None:
+        # The goal travels with the link too, so the provider's dashboard shows it.
+        draft.metadata = {
+            **(draft.metadata or {}),
+            GOAL_KEY: str(draft.goal),
+            **({SUGGESTED_KEY: ",".join(form.suggested)} if form.suggested else {}),
+        }
     if draft.client_ref is None:
         # Saved before the call: a retry, even after a crash, reuses it and never makes a
         # second link.
@@ -933,14 +1064,41 @@ async def create(update: Update, context: BotContext, form: Form) -> str | int:
     query = update.callback_query
     if query is not None and query.message is not None:
         # The summary becomes a record of what was made; its buttons go away.
-        text = tr("form-summary", details=Markup("\n".join(summary_lines(draft, tr))))
+        text = tr("form-summary", details=Markup("\n".join(form_summary_lines(form, tr))))
         try:
             await query.edit_message_text(text.rsplit("\n\n", 1)[0], parse_mode=ParseMode.HTML)
         except BadRequest:
             log.debug("could not close the summary message", exc_info=True)
+    if form.group_chat_id is not None and await _post_in_group(context, form, link):
+        await context.bot.send_message(chat.id, tr("group-posted"))
+        return END
     await send_qr_card(context, chat.id, link)
     await context.bot.send_message(chat.id, tr("form-created"))
     return END
+
+
+async def _post_in_group(context: BotContext, form: Form, link: Link) -> bool:
+    """The new link's card in its group (a drive card for a drive); False if we could not."""
+    assert form.group_chat_id is not None
+    services = context.services
+    group = await services.groups.get(form.group_chat_id)
+    language = group.language if group and group.language else context.tr.language
+    tr = services.catalogues.translator(language)
+    try:
+        if form.drive and form.draft.goal is not None:
+            drive = await services.drives.create(
+                link.id,
+                form.group_chat_id,
+                form.draft.goal,
+                [Decimal(a) for a in form.suggested],
+            )
+            await post_drive_card(context, LinkDetails(link=link), drive, tr)
+        else:
+            await send_qr_card(context, form.group_chat_id, link, tr=tr)
+    except TelegramError as exc:
+        log.info("could not post link %s in group %s: %s", link.id, form.group_chat_id, exc)
+        return False
+    return True
 
 
 async def _provider_refused(
@@ -1035,7 +1193,11 @@ async def quick_create(update: Update, context: BotContext, arguments: str) -> N
         return
     try:
         link = await context.services.links.create(
-            draft, api_key=api_key, owner_user_id=user.id, chat_id=chat.id
+            draft,
+            api_key=api_key,
+            owner_user_id=user.id,
+            chat_id=chat.id,
+            group_chat_id=None if chat.type == ChatType.PRIVATE else chat.id,
         )
     except ValidationFailedError as error:
         lines = [f"• {name}: {'; '.join(msgs)}" for name, msgs in error.field_errors.items()]
@@ -1087,10 +1249,16 @@ def create_conversation() -> ConversationHandler[BotContext]:
         LOGO: [text, _on("clear", clear_option)],
         METADATA: [text, _on("clear", clear_option)],
         FAILED: [_on("create", create)],
+        GOAL: [MessageHandler(TYPED, got_goal), _on("keep", keep)],
+        SUGGESTED: [MessageHandler(TYPED, got_suggested), _on("skip", skip)],
     }
     return conversation(
         entry_points=[
-            CommandHandler(["new", "newlink"], new),
+            CommandHandler(["new", "newlink"], admins_only(new)),
+            CommandHandler("drive", admins_only(drive_command)),
+            CommandHandler(
+                "start", group_form, filters.ChatType.PRIVATE & filters.Regex(GROUP_FORM_START)
+            ),
             CallbackQueryHandler(new_button, pattern=f"^{start.NEW_LINK}$"),
             CallbackQueryHandler(duplicate, pattern=f"^{callbacks.DUPLICATE}"),
         ],

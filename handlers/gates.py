@@ -3,18 +3,25 @@
 - ``track_user`` runs first for every update: records the user (re-activating one who had
   blocked the bot) and picks the language this update is answered in.
 - ``owned_link`` is asked by every button that acts on a link: is the presser allowed?
+- ``admins_only`` wraps, at registration, every command and button that changes something in
+  a group: only the group's administrators pass (checked with getChatMember at the time of
+  the action, cached at most 5 minutes); anonymous admins are asked to act as themselves.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Coroutine
+from functools import wraps
+from typing import Any, TypeVar
 
-from telegram import CallbackQuery, Update
-from telegram.error import BadRequest
+from telegram import CallbackQuery, ChatMember, Update
+from telegram.constants import ChatType
+from telegram.error import BadRequest, TelegramError
 
 from bot.context import BotContext
 from bot.dgs.errors import DGSError
-from bot.store.models import StoredLink
+from bot.store.models import Group, StoredLink
 from bot.store.secrets import key_fingerprint
 
 
@@ -23,12 +30,27 @@ async def track_user(update: object, context: BotContext) -> None:
     if not isinstance(update, Update):
         return
     user = update.effective_user
+    chat = update.effective_chat
     users = context.services.users
-    if user is None or user.is_bot:
-        context.language = users.language_of(None, None)
-        return
-    row = await users.seen(user.id)
-    context.language = users.language_of(row, user.language_code)
+    row = await users.seen(user.id) if user is not None and not user.is_bot else None
+    context.language = users.language_of(row, user.language_code if user else None)
+    if chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
+        # In a group the group's language wins: everyone there reads the same messages.
+        group = await _known_group(context, chat.id, chat.title or "", user.id if user else None)
+        if group.language:
+            context.language = group.language
+
+
+async def _known_group(
+    context: BotContext, chat_id: int, title: str, user_id: int | None
+) -> Group:
+    """The group's row, made on first sight (a group that added us before we kept groups)."""
+    groups = context.services.groups
+    group = await groups.get(chat_id)
+    if group is None:
+        group = await context.services.repo.upsert_group(chat_id, title, added_by=user_id)
+        groups.forget(chat_id)
+    return group
 
 
 async def persist_now(update: object, context: BotContext) -> None:
@@ -74,9 +96,10 @@ async def may_act_on(context: BotContext, user_id: int, stored: StoredLink) -> b
 
 
 async def is_link_group_admin(context: BotContext, user_id: int, stored: StoredLink) -> bool:
-    """Whether the user administers the group the link belongs to: the one place the groups
-    issue fills in. Until then, no group rights."""
-    return False
+    """Whether the user administers the group the link belongs to."""
+    if stored.group_chat_id is None:
+        return False
+    return await is_chat_admin(context, stored.group_chat_id, user_id)
 
 
 async def _learn_link(context: BotContext, user_id: int, link_id: str) -> StoredLink | None:
@@ -99,3 +122,61 @@ async def _refuse(query: CallbackQuery | None, text: str) -> None:
     # BadRequest: Telegram gave up on this press already; there is nobody to tell.
     with contextlib.suppress(BadRequest):
         await query.answer(text, show_alert=True)
+
+
+# --- who may change things in a group --------------------------------------------------------
+
+_ADMIN_STATUSES = (ChatMember.OWNER, ChatMember.ADMINISTRATOR)
+_R = TypeVar("_R")
+
+
+async def is_chat_admin(context: BotContext, chat_id: int, user_id: int) -> bool:
+    """getChatMember at the time of the action, remembered for at most 5 minutes."""
+    groups = context.services.groups
+    cached = groups.cached_admin(chat_id, user_id)
+    if cached is not None:
+        return cached
+    try:
+        member = await context.bot.get_chat_member(chat_id, user_id)
+    except TelegramError:
+        return False  # not a member any more, or the bot was removed: not an admin here
+    is_admin = member.status in _ADMIN_STATUSES
+    groups.remember_admin(chat_id, user_id, is_admin)
+    return is_admin
+
+
+async def group_admin(update: Update, context: BotContext) -> bool:
+    """In a group, True only for an administrator acting as themselves; anyone else gets a
+    one-line answer (an alert for a button). Private chats always pass."""
+    chat = update.effective_chat
+    user = update.effective_user
+    if chat is None or chat.type == ChatType.PRIVATE:
+        return True
+    message = update.effective_message
+    query = update.callback_query
+    tr = context.tr
+    if query is None and message is not None and message.sender_chat is not None:
+        # An anonymous admin posts as the group: we cannot tell whose key to use.
+        await message.reply_text(tr("group-anonymous-admin"))
+        return False
+    if user is not None and await is_chat_admin(context, chat.id, user.id):
+        return True
+    if query is not None:
+        await _refuse(query, tr("group-admins-only"))
+    elif message is not None:
+        await message.reply_text(tr("group-admins-only"))
+    return False
+
+
+def admins_only(
+    callback: Callable[[Update, BotContext], Coroutine[Any, Any, _R]],
+) -> Callable[[Update, BotContext], Coroutine[Any, Any, _R | None]]:
+    """Registration-time gate: in groups, only administrators reach ``callback``."""
+
+    @wraps(callback)
+    async def gated(update: Update, context: BotContext) -> _R | None:
+        if not await group_admin(update, context):
+            return None
+        return await callback(update, context)
+
+    return gated

@@ -1,8 +1,10 @@
-"""``/language``: each language's own name on a button; the choice sticks to the user."""
+"""``/language``: each language's own name on a button; the choice sticks to the user, or,
+in a group (its admins only), to the group."""
 
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatType
 
 from bot.config import LANGUAGES
 from bot.context import BotContext
@@ -36,7 +38,14 @@ async def chosen(update: Update, context: BotContext) -> None:
     if code not in LANGUAGES:
         await query.answer()
         return
-    await context.services.users.set_language(user.id, code)
+    chat = update.effective_chat
+    services = context.services
+    if chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
+        # Registered behind the admins-only gate: in a group this sets the group's language.
+        await services.repo.set_group_language(chat.id, code)
+        services.groups.forget(chat.id)
+    else:
+        await services.users.set_language(user.id, code)
     context.language = code
     await query.answer()
     await query.edit_message_text(context.tr("language-set", language=LANGUAGE_NAMES[code]))

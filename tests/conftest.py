@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,3 +145,13 @@ async def world(tg: FakeTelegram, sandbox: Sandbox, settings: Settings) -> Async
     finally:
         if not running.task.done():
             await running.stop()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    """Wait until ``check()`` holds (state the bot writes in the background), or fail."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(f"still not true after {timeout}s: {check.__qualname__}")
+        await asyncio.sleep(0.02)

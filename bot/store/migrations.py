@@ -141,4 +141,19 @@ CREATE TABLE persist_conversations (
 ) STRICT, WITHOUT ROWID;
 """
 
-MIGRATIONS: tuple[Migration, ...] = (V1_CORE, V2_TELEGRAM)
+
+V3_DRIVES = """
+CREATE TABLE drives (
+    link_id TEXT PRIMARY KEY REFERENCES links (link_id) ON DELETE CASCADE,
+    group_chat_id INTEGER NOT NULL REFERENCES groups (chat_id) ON UPDATE CASCADE,
+    goal TEXT NOT NULL,
+    suggested TEXT NOT NULL DEFAULT '',
+    card_message_id INTEGER,
+    milestone INTEGER NOT NULL DEFAULT 0,
+    card_edited_at REAL NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+) STRICT;
+CREATE INDEX drives_by_group ON drives (group_chat_id);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (V1_CORE, V2_TELEGRAM, V3_DRIVES)
