@@ -1,0 +1,116 @@
+"""The four catalogues hold the same messages with the same placeholders, really translated."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import read_po
+
+from bot.config import LANGUAGES
+from bot.i18n import placeholders
+
+ROOT = Path(__file__).resolve().parents[2] / "locales"
+
+# Entries that are the same in every language because they are names, codes or symbols.
+SAME_AS_ENGLISH = {
+    "method-ussd",  # USSD is USSD everywhere
+    "amount-range",  # "{low} – {high}"
+    "quick-problem",  # a placeholder only
+    "value-none",  # "—"
+}
+# Words that are the same in some languages by nature (loanwords), per language.
+SAME_IN = {
+    # French shares these words with English.
+    "fr": {
+        "method-mobile_money",
+        "opt-logo",
+        "summary-logo",
+        "edit-field-description",
+        "edit-field-logo",
+        "demo-chat-bot-subtitle",  # "bot"
+        "demo-role-owner",  # "admin"
+        "demo-input-placeholder",  # "Message"
+        "demo-menu",
+        "demo-photo",
+        "demo-via",  # "via {name}"
+    },
+    # Loanwords vendors use as they are.
+    "rw": {
+        "method-mobile_money",
+        "card-qr",
+        "edit-field-metadata",
+        "demo-chat-bot-subtitle",
+        "demo-menu",
+    },
+    "sw": {"summary-metadata", "opt-metadata", "edit-field-metadata"},
+}
+
+
+def load(language: str) -> Catalog:
+    with (ROOT / language / "LC_MESSAGES" / "bot.po").open("rb") as handle:
+        return read_po(handle, locale=language)
+
+
+def strings(message: object) -> list[str]:
+    value = message.string  # type: ignore[attr-defined]
+    return list(value) if isinstance(value, tuple) else [value]
+
+
+CATALOGUES = {language: load(language) for language in LANGUAGES}
+ENGLISH = CATALOGUES["en"]
+KEYS = sorted(str(m.id if isinstance(m.id, str) else m.id[0]) for m in ENGLISH if m.id)
+
+
+def by_key(catalog: Catalog) -> dict[str, object]:
+    return {(m.id if isinstance(m.id, str) else m.id[0]): m for m in catalog if m.id}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_key_is_in_every_catalogue_and_filled(language: str) -> None:
+    messages = by_key(CATALOGUES[language])
+    assert sorted(messages) == KEYS
+    empty = [key for key, m in messages.items() if not all(strings(m))]
+    assert not empty, f"{language}: untranslated {empty}"
+
+
+@pytest.mark.parametrize("language", [lang for lang in LANGUAGES if lang != "en"])
+def test_placeholders_match_english(language: str) -> None:
+    english = by_key(ENGLISH)
+    wrong = []
+    for key, message in by_key(CATALOGUES[language]).items():
+        expected = set().union(*(placeholders(s) for s in strings(english[key])))
+        for text in strings(message):
+            if placeholders(text) - expected - {"count"}:
+                wrong.append((key, text))
+        if not expected <= set().union(*(placeholders(s) for s in strings(message))) | {"count"}:
+            wrong.append((key, "missing placeholders"))
+    assert not wrong
+
+
+@pytest.mark.parametrize("language", [lang for lang in LANGUAGES if lang != "en"])
+def test_no_entry_is_left_in_english(language: str) -> None:
+    english = by_key(ENGLISH)
+    allowed = SAME_AS_ENGLISH | SAME_IN.get(language, set())
+    same = [
+        key
+        for key, message in by_key(CATALOGUES[language]).items()
+        if key not in allowed
+        and strings(message) == strings(english[key])
+        and re.search(r"[A-Za-z]{3}", re.sub(r"\{\w+\}", "", strings(message)[0]))
+    ]
+    assert not same, f"{language}: still English: {same}"
+
+
+def test_every_key_the_code_names_exists() -> None:
+    code_root = ROOT.parent
+    pattern = re.compile(r"""\btr(?:\.plural)?\(\s*["']([a-z0-9]+(?:-[a-z0-9_]+)+)["']""")
+    named: set[str] = set()
+    for folder in ("bot", "handlers"):
+        for path in (code_root / folder).rglob("*.py"):
+            named |= set(pattern.findall(path.read_text()))
+    assert named, "the scan found no message keys at all"
+    missing = sorted(named - set(KEYS))
+    assert not missing
