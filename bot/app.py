@@ -46,6 +46,14 @@ def file_base_url(base_url: str) -> str:
     return base_url.rstrip("/") + "/file/bot"
 
 
+def reply_limiter() -> AIORateLimiter:
+    """PTB's limiter with Telegram's per-group limit (20 a minute) and retries on RetryAfter,
+    but no overall cap: replies to people who just wrote are not a broadcast, and a 30/s cap
+    made a market-day burst of 400 replies wait 13 s (benchmarks/load.py). Alerts, which are a
+    broadcast, are paced by the outbox sender itself (bot/notify/sender.py)."""
+    return AIORateLimiter(overall_max_rate=0, max_retries=3)
+
+
 def build_application(settings: Settings, services: Services) -> PayLinksApp:
     """An Application wired to ``services``, with every handler registered."""
     from handlers import register  # handlers import bot; bot imports handlers only here
@@ -59,7 +67,7 @@ def build_application(settings: Settings, services: Services) -> PayLinksApp:
         .context_types(CONTEXT_TYPES)
         .concurrent_updates(OrderedUpdateProcessor(settings.max_concurrent_updates))
         .persistence(SQLitePersistence(services.db))
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(reply_limiter())
         .request(HTTPXRequest(connection_pool_size=64, read_timeout=15, write_timeout=30))
         .get_updates_request(HTTPXRequest(read_timeout=POLL_TIMEOUT_SECONDS + 10))
         .build()
