@@ -27,7 +27,7 @@ from bot.dgs.errors import DGSError
 from bot.dgs.models import Link, LinkStatus
 from bot.i18n import Translator, escape
 from bot.telegram_text import MESSAGE_LIMIT, shorten, shorten_plain
-from handlers.cards import is_public_url
+from bot.urls import is_public_url
 from handlers.links import NO_PREVIEW, lister
 
 log = logging.getLogger(__name__)
