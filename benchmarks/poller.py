@@ -27,6 +27,7 @@ import multiprocessing
 import multiprocessing.connection
 import random
 import resource
+import shutil
 import statistics
 import tempfile
 import time
@@ -180,6 +181,15 @@ async def main(args: argparse.Namespace) -> None:
     rng = random.Random(args.seed)
     interval = args.interval
     workdir = Path(tempfile.mkdtemp(prefix="poller-bench-"))
+    try:
+        await _run(args, rng, interval, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _run(
+    args: argparse.Namespace, rng: random.Random, interval: float, workdir: Path
+) -> None:
     keys = [f"sk_test_bench_{index:04d}" for index in range(args.keys)]
     per_key = args.links // args.keys
     sandbox_db = str(workdir / "sandbox.sqlite3")

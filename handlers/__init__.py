@@ -65,6 +65,7 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     app.add_handler(ChatMemberHandler(groups.bot_membership, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, groups.migrated))
     app.add_handler(CommandHandler("progress", drive.progress, filters.ChatType.GROUPS))
+    app.add_handler(CallbackQueryHandler(drive.toggle_names, pattern=f"^{drive.NAMES}"))
 
     # After every update: write conversation state and user data now, so a crash (kill -9)
     # right after a reply does not lose the step the user just answered.

@@ -75,7 +75,7 @@ from bot.quick import QuickUsageError, parse_quick
 from handlers import start
 from handlers.cards import send_qr_card
 from handlers.common import conversation, require_api_key
-from handlers.drive import post_drive_card
+from handlers.drive import names_keyboard, post_drive_card
 from handlers.gates import admins_only, is_chat_admin, owned_link
 
 log = logging.getLogger(__name__)
@@ -1070,7 +1070,12 @@ async def create(update: Update, context: BotContext, form: Form) -> str | int:
         except BadRequest:
             log.debug("could not close the summary message", exc_info=True)
     if form.group_chat_id is not None and await _post_in_group(context, form, link):
-        await context.bot.send_message(chat.id, tr("group-posted"))
+        keyboard = None
+        if form.drive:
+            group = await context.services.groups.get(form.group_chat_id)
+            anonymous = bool(group and group.anonymous_totals)
+            keyboard = names_keyboard(form.group_chat_id, anonymous, tr)
+        await context.bot.send_message(chat.id, tr("group-posted"), reply_markup=keyboard)
         return END
     await send_qr_card(context, chat.id, link)
     await context.bot.send_message(chat.id, tr("form-created"))

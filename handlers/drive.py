@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from telegram import Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
@@ -22,6 +22,7 @@ from bot.dgs.models import LinkDetails
 from bot.drive_card import drive_caption, drive_keyboard
 from bot.i18n import Translator
 from bot.store.drives import Drive
+from handlers.gates import is_chat_admin
 
 log = logging.getLogger(__name__)
 
@@ -85,3 +86,33 @@ async def drive_details(context: BotContext, drive: Drive) -> LinkDetails | None
     except DGSError as exc:
         log.info("progress of drive %s unavailable: %s", drive.link_id, exc)
         return None
+
+
+NAMES = "dn:"  # dn:<group id>:<1 hide | 0 show>
+
+
+def names_keyboard(group_chat_id: int, anonymous: bool, tr: Translator) -> InlineKeyboardMarkup:
+    label, flag = ("drive-show-names", 0) if anonymous else ("drive-hide-names", 1)
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(tr(label), callback_data=f"{NAMES}{group_chat_id}:{flag}")]]
+    )
+
+
+async def toggle_names(update: Update, context: BotContext) -> None:
+    """The drive owner's switch (in private): the group sees givers' names, or totals only.
+    Re-authorised on every press: only an admin of that group may flip it."""
+    query = update.callback_query
+    user = update.effective_user
+    if query is None or user is None:
+        return
+    group_text, _, flag = (query.data or "").removeprefix(NAMES).partition(":")
+    group_chat_id = int(group_text)
+    tr = context.tr
+    if not await is_chat_admin(context, group_chat_id, user.id):
+        await query.answer(tr("group-admins-only"), show_alert=True)
+        return
+    anonymous = flag == "1"
+    await context.services.repo.set_anonymous_totals(group_chat_id, anonymous)
+    context.services.groups.forget(group_chat_id)
+    await query.answer(tr("drive-names-hidden" if anonymous else "drive-names-shown"))
+    await query.edit_message_reply_markup(names_keyboard(group_chat_id, anonymous, tr))

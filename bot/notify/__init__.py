@@ -17,6 +17,7 @@ from typing import Any
 
 from telegram.ext import Application, CallbackContext, JobQueue
 
+from bot.notify.drives import DriveRefresher
 from bot.notify.poller import Poller, PollerConfig
 from bot.notify.sender import Sender, SenderConfig
 
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 OUTBOX_KEEP_SECONDS = 7 * 24 * 3600
 PRUNE_EVERY_SECONDS = 24 * 3600
+DRIVE_CHECK_SECONDS = 2.0  # how often drive cards are compared with the latest figures
 
 AnyApp = Application[Any, Any, Any, Any, Any, Any]
 AnyContext = CallbackContext[Any, Any, Any, Any]
@@ -47,6 +49,7 @@ class Notifier:
             on_enqueue=self.kick_sender,
         )
         self.sender = Sender(app, services, SenderConfig())
+        self.drives = DriveRefresher(app, services)
         self.started = False
 
     @property
@@ -93,6 +96,13 @@ class Notifier:
             job_kwargs=overlap,
         )
         queue.run_repeating(
+            self._drives_job,
+            interval=min(tick, DRIVE_CHECK_SECONDS),
+            first=0,
+            name="notify:drives",
+            job_kwargs=overlap,
+        )
+        queue.run_repeating(
             self._prune_job, interval=PRUNE_EVERY_SECONDS, first=60, name="notify:prune"
         )
         self.started = True
@@ -107,6 +117,9 @@ class Notifier:
 
     async def _send_job(self, context: AnyContext) -> None:
         await self.sender.drain(self.running)
+
+    async def _drives_job(self, context: AnyContext) -> None:
+        await self.drives.refresh()
 
     async def _relist_job(self, context: AnyContext) -> None:
         await self.poller.relist(self.running)

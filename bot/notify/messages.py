@@ -21,6 +21,10 @@ from bot.notify.diff import Alert, Event, EventKind
 
 KIND_ALERT = "alert"
 KIND_KEY_INVALID = "key_invalid"
+KIND_GROUP_PAYMENT = "group_payment"  # a payment on a group's plain link, told in the group
+KIND_DRIVE_MILESTONE = "drive_milestone"  # 25/50/75/100 % of a drive's goal, once each
+# Rows of these kinds for one chat become one message when they wait together.
+MERGEABLE_KINDS = frozenset({KIND_ALERT, KIND_GROUP_PAYMENT})
 TELEGRAM_TEXT_LIMIT = 4096
 # Button labels that name a link keep to a phone's width.
 _BUTTON_TITLE_CHARS = 24
@@ -51,6 +55,10 @@ def render_row(
         return render_alert(Alert.from_payload(payload), tr, named=named)
     if kind == KIND_KEY_INVALID:
         return Rendered(tr("notify-key-invalid", last4=str(payload.get("last4", ""))))
+    if kind == KIND_GROUP_PAYMENT:
+        return render_group_payment(payload, tr)
+    if kind == KIND_DRIVE_MILESTONE:
+        return render_milestone(payload, tr)
     raise ValueError(f"unknown outbox kind {kind!r}")
 
 
@@ -212,3 +220,30 @@ def _as_link(alert: Alert) -> Link:
         use_count=facts.use_count,
         max_uses=facts.max_uses,
     )
+
+
+def render_group_payment(payload: Mapping[str, Any], tr: Translator) -> Rendered:
+    """One line per payment for the group: who (when they gave a name and the group shows
+    names), how much, on which link. No buttons: members only read."""
+    alert = Alert.from_payload(payload)
+    anonymous = bool(payload.get("anonymous"))
+    lines = []
+    for event in alert.events:
+        if event.kind is not EventKind.PAYMENT or event.amount is None:
+            continue
+        amount = _money(event.amount, event.currency or alert.link.currency, tr)
+        if event.payer_name and not anonymous:
+            lines.append(
+                tr("group-paid-by", name=event.payer_name, amount=amount, title=alert.link.title)
+            )
+        else:
+            lines.append(tr("group-paid", amount=amount, title=alert.link.title))
+    return Rendered("\n".join(lines) or tr("group-paid-some", title=alert.link.title))
+
+
+def render_milestone(payload: Mapping[str, Any], tr: Translator) -> Rendered:
+    percent = int(payload.get("percent", 0))
+    title = str(payload.get("title") or "")
+    if percent >= 100:
+        return Rendered(tr("drive-milestone-goal", title=title))
+    return Rendered(tr("drive-milestone", title=title, percent=percent))

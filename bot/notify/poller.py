@@ -49,9 +49,16 @@ from bot.dgs.errors import (
     RateLimitedError,
 )
 from bot.dgs.models import Link, LinkDetails
-from bot.notify.diff import Alert, LinkDiff, LinkFacts, diff, for_level
-from bot.notify.messages import KIND_ALERT, KIND_KEY_INVALID
-from bot.store.models import PollTarget
+from bot.drive import milestones_reached
+from bot.notify.diff import Alert, EventKind, LinkDiff, LinkFacts, diff, for_level
+from bot.notify.messages import (
+    KIND_ALERT,
+    KIND_DRIVE_MILESTONE,
+    KIND_GROUP_PAYMENT,
+    KIND_KEY_INVALID,
+)
+from bot.store.db import Connection
+from bot.store.models import PollTarget, StoredLink
 from bot.store.secrets import key_fingerprint, key_last4
 
 if TYPE_CHECKING:
@@ -411,6 +418,8 @@ class Poller:
                     user_id=stored.owner_user_id,
                 )
                 queued = True
+            if stored.group_chat_id is not None:
+                queued = await self._tell_group(conn, stored, details, result) or queued
             for charge_id in result.noted_pending:
                 await repo.mark_pending_noted(conn, target.link_id, charge_id)
             next_poll_at, steps, final = self._schedule_after(
@@ -430,6 +439,35 @@ class Poller:
         if final:
             self._digests.pop(target.link_id, None)
         return queued
+
+    async def _tell_group(
+        self, conn: Connection, stored: StoredLink, details: LinkDetails, result: LinkDiff
+    ) -> bool:
+        """A group's link also reports to the group, in the same transaction: a drive's
+        milestones (each once; its card is redrawn by ``bot/notify/drives.py``), or a line
+        per payment on a plain link. True if a row was queued."""
+        assert stored.group_chat_id is not None
+        repo = self._services.repo
+        group = await repo.get_group(stored.group_chat_id, conn=conn)
+        if group is None or not group.active:
+            return False
+        drive = await self._services.drives.get(stored.link_id, conn=conn)
+        if drive is not None:
+            queued = False
+            raised = details.stats.total_collected
+            for milestone in milestones_reached(raised, drive.goal, drive.milestone):
+                if await self._services.drives.announce(stored.link_id, milestone, conn=conn):
+                    payload = {"title": details.link.title, "percent": milestone}
+                    await repo.enqueue(conn, group.chat_id, KIND_DRIVE_MILESTONE, payload)
+                    queued = True
+            return queued
+        payments = tuple(e for e in result.events if e.kind is EventKind.PAYMENT)
+        if not payments:
+            return False
+        payload = Alert(LinkFacts.of(details), payments).to_payload()
+        payload["anonymous"] = group.anonymous_totals
+        await repo.enqueue(conn, group.chat_id, KIND_GROUP_PAYMENT, payload)
+        return True
 
     def _schedule_after(
         self,

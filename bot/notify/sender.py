@@ -9,10 +9,11 @@ A row is marked sent only after Telegram accepted the message.
 - Forbidden: the user blocked the bot. They are marked inactive (their links stop being
   polled until they write again) and their queued rows are dropped.
 - ChatMigrated: the chat id is moved everywhere it is stored, and the message resent there.
-- A timeout: Telegram may have delivered the message (sends are not idempotent), so it is
-  not sent again; the row is marked failed and logged.
-- Other network errors (the request never got an answer that says it was processed):
-  retried with backoff, a few times.
+- A timeout waiting for the answer: Telegram may have delivered the message (sends are not
+  idempotent), so it is not sent again; the row is marked failed and logged. (A timeout
+  before the request left, connecting or waiting for a pooled connection, is retried.)
+- Other network errors (no answer that says it was processed): retried with backoff, a few
+  times, then failed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import (
@@ -39,7 +41,7 @@ from telegram.error import (
 
 from bot.i18n import Translator
 from bot.notify.messages import (
-    KIND_ALERT,
+    MERGEABLE_KINDS,
     TELEGRAM_TEXT_LIMIT,
     Rendered,
     merge,
@@ -68,6 +70,11 @@ class SenderConfig:
     send_timeout: float = 10.0  # seconds to wait for Telegram's answer to one send
     max_attempts: int = 5  # for errors that prove the message was not delivered
     retry_base: float = 5.0  # seconds; doubles per attempt
+
+
+# Timeouts that prove the request never reached Telegram (python-telegram-bot keeps httpx's
+# exception as the cause of its TimedOut).
+_NOT_SENT = (httpx.PoolTimeout, httpx.ConnectTimeout)
 
 
 def _seconds(value: int | float | timedelta) -> float:
@@ -126,9 +133,9 @@ class Sender:
         repo = self._services.repo
         rows = [first]
         try:
-            if first.kind == KIND_ALERT and self.config.merge_limit > 1:
+            if first.kind in MERGEABLE_KINDS and self.config.merge_limit > 1:
                 rows += await repo.claim_more(
-                    first.chat_id, KIND_ALERT, self.clock(), self.config.merge_limit - 1
+                    first.chat_id, first.kind, self.clock(), self.config.merge_limit - 1
                 )
             tr = await self._translator(first)
             named = len(rows) > 1
@@ -197,6 +204,9 @@ class Sender:
                 await self._chat_gone(chat_id, rows, exc)
                 return 0
             except TimedOut as exc:
+                if isinstance(exc.__cause__, _NOT_SENT):
+                    await self._retry_later(rows, exc)  # it never left: safe to send again
+                    return 0
                 # The message may have reached the chat: sending it again could say it twice.
                 log.warning(
                     "sending outbox row(s) %s to chat %s timed out; not resent, as Telegram "

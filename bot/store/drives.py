@@ -70,6 +70,13 @@ class DriveRepo:
         )
         return [_drive(row) for row in rows]
 
+    async def with_cards(self) -> list[Drive]:
+        """Drives whose card is posted (the ones the notifier keeps current)."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM drives WHERE card_message_id IS NOT NULL ORDER BY group_chat_id"
+        )
+        return [_drive(row) for row in rows]
+
     async def set_card(self, link_id: str, message_id: int) -> None:
         await self._db.execute(
             "UPDATE drives SET card_message_id = ?, card_edited_at = ? WHERE link_id = ?",

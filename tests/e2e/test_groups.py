@@ -220,3 +220,81 @@ async def test_migration_to_a_supergroup_moves_the_drive(world: World, parish: P
     ]
     reply = await parish.say(parish.mary, "/progress")
     assert "Toiture" in reply.content
+
+
+async def drive_link_id(world: World) -> str:
+    (drive,) = await world.services.drives.of_group(GROUP_ID)
+    return drive.link_id
+
+
+async def test_payments_update_the_drive_card_and_milestones_come_once(
+    world: World, parish: Parish
+) -> None:
+    await parish.join()
+    card = await start_drive(world, parish, goal="100000")
+    link_id = await drive_link_id(world)
+    key = f"sk_test_tg_{parish.grace.id}"
+    await world.sandbox.add_charge(key, link_id, 30000, payer_name="Aline")
+    await world.sandbox.add_charge(key, link_id, 25000)
+    # Within one poll interval plus the 10 s edit throttle, the card shows the provider's sums.
+    edited = await world.tg.wait_for_message(
+        GROUP_ID, lambda m: m.message_id == card.message_id and "55%" in m.content, timeout=15
+    )
+    assert "▓▓▓▓▓░░░░░ 55%" in edited.content
+    assert "55\u202f000" in edited.content and "2 donateurs" in edited.content
+    milestones = [m for m in world.tg.sent_to(GROUP_ID) if "de l'objectif" in m.content]
+    told = [m.content.split(":")[1].split("%")[0].strip() for m in milestones]
+    # The two gifts may land in one poll or two: 50 % is told, 25 % at most once, in order.
+    assert told in (["50"], ["25", "50"])
+    # More money: 75 and 100 come once each, the card says the goal is reached.
+    await world.sandbox.add_charge(key, link_id, 50000)
+    await world.tg.wait_for_message(GROUP_ID, lambda m: "l'objectif est atteint" in m.content)
+    await world.tg.wait_for_message(
+        GROUP_ID, lambda m: m.message_id == card.message_id and "105%" in m.content, timeout=15
+    )
+    texts = [m.content for m in world.tg.sent_to(GROUP_ID)]
+    assert sum("75 %" in t for t in texts) == 1
+    assert sum("l'objectif est atteint" in t for t in texts) == 1
+
+
+async def test_plain_group_links_tell_the_group_and_names_can_be_hidden(
+    world: World, parish: Parish
+) -> None:
+    await parish.join()
+    mark = world.tg.mark()
+    await world.tg.send_text(parish.paul, "/new 2000 Choir robes", chat=parish.group)
+    card = await world.tg.wait_for_message(GROUP_ID, lambda m: m.photo is not None, since=mark)
+    link_id = str(card.buttons[-1][0]["callback_data"]).removeprefix("lk:")
+    key = f"sk_test_tg_{parish.paul.id}"
+    await world.sandbox.add_charge(key, link_id, 2000, payer_name="Aline")
+    line = await world.tg.wait_for_message(GROUP_ID, lambda m: "Choir robes" in m.content)
+    assert "Aline" in line.content and not line.buttons
+    # The owner's private alert still comes.
+    await world.tg.wait_for_message(parish.paul.id, lambda m: "Choir robes" in m.content)
+    await world.services.repo.set_anonymous_totals(GROUP_ID, True)
+    await world.sandbox.add_charge(key, link_id, 2000, payer_name="Jean")
+    line = await world.tg.wait_for_message(
+        GROUP_ID, lambda m: "Choir robes" in m.content and "Aline" not in m.content
+    )
+    assert "Jean" not in line.content
+
+
+async def test_only_an_admin_can_hide_names(world: World, parish: Parish) -> None:
+    await parish.join()
+    await start_drive(world, parish)
+    switch = await world.tg.wait_for_message(parish.grace.id, lambda m: bool(m.buttons))
+    data = switch.buttons[0][0]["callback_data"]
+    await world.tg.press(parish.mary, switch, callback_data=data)
+    refused = await world.tg.wait_for_request(
+        "answerCallbackQuery", lambda r: r.params.get("show_alert") is True
+    )
+    assert "admins" in refused.params["text"]
+    group = await world.services.repo.get_group(GROUP_ID)
+    assert group is not None and not group.anonymous_totals
+    await world.tg.press(parish.grace, switch, callback_data=data)
+
+    async def hidden() -> bool:
+        row = await world.services.repo.get_group(GROUP_ID)
+        return row is not None and row.anonymous_totals
+
+    await eventually(hidden)
