@@ -47,6 +47,7 @@ class Notifier:
             services,
             PollerConfig(interval=services.settings.poll_interval_seconds),
             on_enqueue=self.kick_sender,
+            users_waiting=lambda: app.update_processor.current_concurrent_updates > 0,
         )
         self.sender = Sender(app, services, SenderConfig())
         self.drives = DriveRefresher(app, services)

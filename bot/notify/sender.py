@@ -39,6 +39,7 @@ from telegram.error import (
     TimedOut,
 )
 
+from bot.dgs.pacing import KeyPacer
 from bot.i18n import Translator
 from bot.notify.messages import (
     MERGEABLE_KINDS,
@@ -70,6 +71,9 @@ class SenderConfig:
     send_timeout: float = 10.0  # seconds to wait for Telegram's answer to one send
     max_attempts: int = 5  # for errors that prove the message was not delivered
     retry_base: float = 5.0  # seconds; doubles per attempt
+    # Alerts are a broadcast: Telegram asks bots to stay under ~30 messages a second to
+    # different chats. Replies to users are not paced (bot/app.py), so alerts pace themselves.
+    messages_per_second: float = 25.0
 
 
 # Timeouts that prove the request never reached Telegram (python-telegram-bot keeps httpx's
@@ -109,6 +113,7 @@ class Sender:
         self.clock = clock
         self._draining = False
         self.sent = 0
+        self._pacer = KeyPacer(self.config.messages_per_second, burst=5)
 
     async def drain(self, running: Running = _always) -> int:
         """Send every due row; returns the messages sent. A second call while one runs
@@ -177,6 +182,7 @@ class Sender:
         chat_id = rows[0].chat_id
         markup = keyboard(message)
         for _ in range(3):  # a chat migrates at most once; allow a second move, then give up
+            await asyncio.sleep(self._pacer.reserve("alerts"))
             try:
                 await self._app.bot.send_message(
                     chat_id,

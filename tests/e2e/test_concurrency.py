@@ -8,9 +8,12 @@ user's key, ``sandbox.inject(delay=...)`` holds a single call.
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
 from bot.accounts import SANDBOX_KEY_PREFIX
+from bot.dgs.models import LinkCreate
+from bot.notify import notifier_of
 from tests.conftest import World
 from tests.fakes.telegram import FakeMessage, FakeUser
 
@@ -183,3 +186,35 @@ async def test_a_double_tap_on_yes_archive_archives_once(world: World) -> None:
         vendor.id, lambda m: "Archived" in m.content, since=mark
     )
     assert "no longer takes payments" in archived.content
+
+
+async def test_polls_yield_while_people_wait_for_replies(world: World) -> None:
+    """With updates in hand, at most ``busy_in_flight`` polls run; idle, up to the maximum."""
+    poller = notifier_of(world.app).poller
+    user = world.user(880, "Bulk")
+    key = await world.services.accounts.api_key_for(user.id)  # connects them (sandbox mode)
+    assert key is not None
+    links = [
+        await world.services.dgs.create_link(
+            key,
+            LinkCreate(title=f"Stall {n}", amount_type="fixed", currency="RWF", amount=Decimal(5)),
+        )
+        for n in range(40)
+    ]
+    await world.sandbox.set_key_delay(key, 0.2)
+    waiting = True
+    poller._users_waiting = lambda: waiting
+    poller.config.per_key = 64  # one key here: let the global bound be the one that binds
+    for link in links:  # due at once: the notifier's own poll job takes them
+        await world.services.links.remember(link, api_key=key, owner_user_id=user.id)
+    seen: list[int] = []
+    for _ in range(50):
+        seen.append(len(poller._tasks))
+        await asyncio.sleep(0.01)
+    assert 0 < max(seen) <= poller.config.busy_in_flight
+    waiting = False
+    idle: list[int] = []
+    for _ in range(100):
+        idle.append(len(poller._tasks))
+        await asyncio.sleep(0.01)
+    assert max(idle) > poller.config.busy_in_flight

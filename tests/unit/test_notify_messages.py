@@ -252,3 +252,16 @@ def test_other_languages_translate_and_keep_the_placeholders(
             source, text = english.ngettext(key, key, n), other.ngettext(key, key, n)
             assert text != key and text != source, (language, key, n)
             assert placeholders(text) == placeholders(source), (language, key, n)
+
+
+def test_the_alert_pace_is_telegrams_broadcast_limit() -> None:
+    from bot.dgs.pacing import KeyPacer
+    from bot.notify.sender import SenderConfig
+
+    rate = SenderConfig().messages_per_second
+    assert 0 < rate <= 30
+    clock = [0.0]
+    pacer = KeyPacer(rate, burst=5, clock=lambda: clock[0])
+    waits = [pacer.reserve("alerts") for _ in range(100)]
+    # 100 alerts at once: the last one leaves after about (100 - 5) / rate seconds.
+    assert abs(waits[-1] - (100 - 5) / rate) < 0.05
