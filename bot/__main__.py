@@ -120,6 +120,11 @@ async def _run_bot(settings: Settings, *, with_sandbox: bool, port: int) -> None
         await run_bot(settings, with_sandbox=with_sandbox, sandbox_port=port)
     except EncryptionKeyError as exc:
         raise _StartupError(str(exc)) from None
+    except OSError as exc:
+        # Almost always BOT_DATA_DIR: not a directory, not writable, or the disk is full.
+        raise _StartupError(
+            f"BOT_DATA_DIR ({settings.bot_data_dir}) is not usable: {exc.strerror or exc}"
+        ) from None
     except InvalidToken:
         raise _StartupError(
             "Telegram refused TELEGRAM_BOT_TOKEN; check it with @BotFather"

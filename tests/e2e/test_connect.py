@@ -89,3 +89,29 @@ async def test_connect_in_a_group_is_refused_and_a_pasted_key_deleted(real_world
 
 async def test_settings_fixture_is_isolated(settings: Settings) -> None:
     assert settings.dgs_api_key is None
+
+
+async def test_operator_key_serves_listed_users_only(
+    tg: FakeTelegram, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        tg,
+        sandbox,
+        tmp_path / "data",
+        dgs_api_key="sk_test_operator_market_01",
+        dgs_allowed_users="701",
+    )
+    world = await start_world(tg, sandbox, settings, auto_connect=False)
+    try:
+        listed, other = world.user(701, "Listed"), world.user(702, "Other")
+        mark = tg.mark()
+        await tg.send_text(listed, "/new 5000 Rent")
+        card = await tg.wait_for_message(listed.id, lambda m: m.photo is not None, since=mark)
+        assert "Rent" in card.content
+        (post,) = [r for r in await sandbox.requests() if r["method"] == "POST"]
+        assert post["key"] == "t_01"  # the operator's key, as the sandbox logs it (last 4)
+        reply = await world.say(other, "/new 5000 Rent")
+        assert "/connect" in reply.content
+        assert len([r for r in await sandbox.requests() if r["method"] == "POST"]) == 1
+    finally:
+        await world.stop()

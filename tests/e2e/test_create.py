@@ -451,3 +451,20 @@ async def test_someone_elses_duplicate_button_does_nothing(world: World, vendor:
     )
     assert "not for you" in answer.params["text"]
     assert len(await posts(world)) == 1
+
+
+async def test_a_form_idle_for_a_day_ends_quietly(world: World, vendor: Vendor) -> None:
+    kind = await vendor.type("/new")
+    await vendor.tap("Fixed amount", kind)
+    # A day passes without an answer (the form keeps the time of its last step).
+    world.app.user_data[vendor.user.id]["form"]["touched"] -= 25 * 3600
+    mark = world.tg.mark()
+    await world.tg.send_text(vendor.user, "Late title")
+    await world.tg.press(vendor.user, kind, text="◀️ Back")
+    answer = await world.tg.wait_for_request(
+        "answerCallbackQuery", lambda r: r.params.get("show_alert") is True
+    )
+    assert "closed" in answer.params["text"]
+    sent_after = [m for m in world.tg.history(vendor.user.id) if m.from_bot and m.revision > mark]
+    assert not sent_after  # the typed title got no reply: the form ended quietly
+    assert "form" not in world.app.user_data[vendor.user.id]

@@ -207,3 +207,14 @@ def test_a_wrong_encryption_key_stops_with_a_clear_line(
     assert _run_main(monkeypatch, env) == 2
     err = capsys.readouterr().err
     assert "BOT_ENCRYPTION_KEY" in err and "not-a-fernet-key" not in err
+
+
+def test_an_unusable_data_dir_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("not a directory")
+    env = {"TELEGRAM_BOT_TOKEN": TEST_TOKEN, "BOT_DATA_DIR": str(tmp_path / "a-file" / "data")}
+    assert _run_main(monkeypatch, env) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "BOT_DATA_DIR" in err and "Traceback" not in err
