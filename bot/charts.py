@@ -13,13 +13,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
-from functools import lru_cache
-from pathlib import Path
 
 from babel.dates import format_skeleton
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from bot.dgs.models import KIGALI, Charge, ChargeStatus
+from bot.drawing import Font, font
 from bot.money import babel_locale, format_amount
 
 WIDTH, HEIGHT = 1080, 720
@@ -36,24 +35,10 @@ GRID = (226, 226, 226)
 LINE = (21, 101, 192)
 FILL = (214, 230, 248)
 
-_FONT_DIR = Path(__file__).parent / "fonts"
-_SYSTEM_FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 _MIN_SPAN = timedelta(hours=1)
 _DAY_LABELS_FROM = timedelta(hours=36)
 
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 Point = tuple[datetime, Decimal]
-
-
-@lru_cache(maxsize=8)
-def _font(bold: bool, size: int) -> Font:
-    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
-    for folder in (_FONT_DIR, _SYSTEM_FONT_DIR):
-        path = folder / name
-        if path.is_file():
-            # BASIC layout: the same pixels whether or not libraqm is installed.
-            return ImageFont.truetype(str(path), size, layout_engine=ImageFont.Layout.BASIC)
-    return ImageFont.load_default(size)
 
 
 def cumulative(charges: Iterable[Charge]) -> list[Point]:
@@ -130,8 +115,8 @@ def render_collected_chart(
     width, height = size
     image = Image.new("RGB", size, PAPER)
     draw = ImageDraw.Draw(image)
-    title_font, subtitle_font = _font(True, TITLE_SIZE), _font(False, SUBTITLE_SIZE)
-    label_font = _font(False, LABEL_SIZE)
+    title_font, subtitle_font = font(True, TITLE_SIZE), font(False, SUBTITLE_SIZE)
+    label_font = font(False, LABEL_SIZE)
 
     draw.text((PAD, PAD), _fit_text(title, title_font, width - 2 * PAD), fill=INK, font=title_font)
     subtitle_y = PAD + int(TITLE_SIZE * 1.3)

@@ -14,13 +14,13 @@ import threading
 import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 import qrcode
 import qrcode.constants
 import qrcode.exceptions
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from bot.drawing import Font, font
 
 # Bump when the picture changes for the same inputs, so cached Telegram file_ids are dropped.
 RENDER_VERSION = 1
@@ -38,26 +38,10 @@ _EC_LEVELS = (
     ("M", qrcode.constants.ERROR_CORRECT_M),
 )
 
-_FONT_DIR = Path(__file__).parent / "fonts"
-_SYSTEM_FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 _ELLIPSIS = "…"
 _INK = 0
 _CAPTION_INK = 34
 _PAPER = 255
-
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
-
-
-@lru_cache(maxsize=16)
-def _font(bold: bool, size: int) -> Font:
-    """DejaVu Sans shipped in ``bot/fonts`` (accents, €, ₣…); Pillow's own font otherwise."""
-    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
-    for folder in (_FONT_DIR, _SYSTEM_FONT_DIR):
-        path = folder / name
-        if path.is_file():
-            # BASIC layout: the same pixels whether or not libraqm is installed.
-            return ImageFont.truetype(str(path), size, layout_engine=ImageFont.Layout.BASIC)
-    return ImageFont.load_default(size)
 
 
 def _one_line(text: str) -> str:
@@ -206,8 +190,8 @@ def _render(url: str, title: str, amount_line: str, size_hint: int) -> bytes:
     )
     width = layout.width
     text_width = width - 2 * layout.margin
-    title_font = _font(True, layout.title_size)
-    amount_font = _font(False, layout.amount_size)
+    title_font = font(True, layout.title_size)
+    amount_font = font(False, layout.amount_size)
     title_lines = _wrap(title, title_font, text_width, TITLE_LINES) if title else []
     amount = _fit(amount_line, amount_font, text_width) if amount_line else ""
     height = width + layout.caption_height(len(title_lines), has_amount=bool(amount))
