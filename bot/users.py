@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
 from bot.config import Settings
 from bot.i18n import match_language
 from bot.store.models import User
@@ -46,3 +49,26 @@ class UserDirectory:
     def forget(self, user_id: int) -> None:
         """Drop the cached row (another component changed it, e.g. marked it inactive)."""
         self._known.pop(user_id, None)
+
+
+# The language of the user's Telegram app, kept in their (persisted) PTB ``user_data``:
+# alerts are sent outside any update, and for a user who never chose a language it is theirs.
+TELEGRAM_LANGUAGE = "telegram_language"
+
+
+def remember_telegram_language(user_data: MutableMapping[str, Any], code: str | None) -> None:
+    """Keep the language Telegram reports for the user, when it is one of ours (an update
+    without a code changes nothing: Telegram does not always send it)."""
+    if not code:
+        return
+    language = match_language(code)
+    if language is None:
+        user_data.pop(TELEGRAM_LANGUAGE, None)
+    elif user_data.get(TELEGRAM_LANGUAGE) != language:
+        user_data[TELEGRAM_LANGUAGE] = language
+
+
+def telegram_language(user_data: Mapping[str, Any] | None) -> str | None:
+    """The language last remembered by ``remember_telegram_language``, if any."""
+    value = (user_data or {}).get(TELEGRAM_LANGUAGE)
+    return value if isinstance(value, str) else None

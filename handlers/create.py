@@ -260,25 +260,32 @@ def prompt_currency_other(form: Form, tr: Translator) -> Prompt:
     return tr("form-currency-other"), InlineKeyboardMarkup([_nav(form, tr)])
 
 
+def _separators(tr: Translator) -> tuple[str, str]:
+    """(group, decimal) as a vendor types them: a no-break space is a plain one."""
+    group, decimal = money.describe_separators(tr.language)
+    return group.replace("\u202f", " ").replace("\xa0", " "), decimal
+
+
 def _example(currency: str, tr: Translator) -> str:
-    digits = money.currency_digits(currency)
-    return "50000, 50,000, 50k" if digits == 0 else "25, 25.50, 1,500"
+    """Amounts written with the language's own separators (``50.000`` in Kinyarwanda)."""
+    group, decimal = _separators(tr)
+    # Not ", ": the comma is a decimal sign in some languages and a group sign in others.
+    if money.currency_digits(currency) == 0:
+        return " / ".join(["50000", f"50{group}000", "50k"])
+    return " / ".join(["25", f"25{decimal}50", f"1{group}500"])
+
+
+def amount_rule(tr: Translator) -> str:
+    """How the language's separators are read (``form-amount-rule``)."""
+    group, decimal = _separators(tr)
+    return tr(
+        "form-amount-rule", language=LANGUAGE_NAMES[tr.language], group=group, decimal=decimal
+    )
 
 
 def _amount_prompt(form: Form, tr: Translator, key: str, value: Decimal | None) -> Prompt:
     currency = form.draft.currency or ""
-    group, decimal = money.describe_separators(tr.language)
-    text = "\n".join(
-        [
-            tr(key, currency=currency, example=_example(currency, tr)),
-            tr(
-                "form-amount-rule",
-                language=LANGUAGE_NAMES[tr.language],
-                group=group.replace("\u202f", " ").replace("\xa0", " "),
-                decimal=decimal,
-            ),
-        ]
-    )
+    text = "\n".join([tr(key, currency=currency, example=_example(currency, tr)), amount_rule(tr)])
     rows = _keep(form, tr, _amount_text(value, currency, tr) if value is not None else None)
     if key in ("form-min", "form-max"):
         rows.append([button(form, tr("button-skip"), "skip")])
@@ -797,7 +804,14 @@ async def _amount_step(
         if field_name == "max_amount":
             form.draft.max_amount = None
         return await show(update, context, form, form.step, notice=error_text(error, form, tr))
-    return await show(update, context, form, next_step)
+    notice = None
+    if next_step not in (MIN, MAX) and _SEPARATOR_TYPED.search(_text(update)):
+        # "50.000" means 50 000 in one language and 50 in another: say how it was read.
+        notice = amount_rule(tr)
+    return await show(update, context, form, next_step, notice=notice)
+
+
+_SEPARATOR_TYPED = re.compile(r"\d[.,]\d")
 
 
 @form_step

@@ -23,6 +23,7 @@ from bot.context import BotContext
 from bot.dgs.errors import DGSError
 from bot.store.models import Group, StoredLink
 from bot.store.secrets import key_fingerprint
+from bot.users import remember_telegram_language
 
 
 async def track_user(update: object, context: BotContext) -> None:
@@ -34,6 +35,9 @@ async def track_user(update: object, context: BotContext) -> None:
     users = context.services.users
     row = await users.seen(user.id) if user is not None and not user.is_bot else None
     context.language = users.language_of(row, user.language_code if user else None)
+    if row is not None and user is not None and context.user_data is not None:
+        # For the alerts, which are sent outside any update.
+        remember_telegram_language(context.user_data, user.language_code)
     if chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
         # In a group the group's language wins: everyone there reads the same messages.
         group = await _known_group(context, chat.id, chat.title or "", user.id if user else None)

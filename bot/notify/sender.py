@@ -49,6 +49,7 @@ from bot.notify.messages import (
     render_row,
 )
 from bot.store.models import OutboxRow
+from bot.users import telegram_language
 
 if TYPE_CHECKING:
     from telegram.ext import Application
@@ -174,6 +175,9 @@ class Sender:
         elif row.user_id is not None:
             user = await services.repo.get_user(row.user_id)
             language = user.language if user is not None else None
+            if language is None:
+                # Never chose one: the language of their Telegram app, as in their chats.
+                language = telegram_language(self._app.user_data.get(row.user_id))
         return services.catalogues.translator(language or services.settings.bot_default_language)
 
     async def _send(self, rows: Sequence[OutboxRow], message: Rendered) -> int:

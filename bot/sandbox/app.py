@@ -22,6 +22,9 @@ decides as follows (tests and clients may rely on it):
 - Amounts must be below 10^15 (a sandbox limit) and be JSON numbers, not strings.
 - An omitted slug comes from the title (``Invoice #123`` → ``invoice-123``); when that is
   taken, a random ``-xxxxxx`` hex suffix makes it unique. Slugs are unique across all keys.
+- The payer page speaks the payer's language: ``?lang=`` (rw, en, fr, sw), else the browser's
+  ``Accept-Language``, else English. Its texts are the bot's catalogues (``payer-…`` keys),
+  its amounts are formatted, and typed amounts read, with that language's separators.
 
 Test controls exist only when the app is built with ``test_mode=True`` (404 otherwise):
 
@@ -49,6 +52,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import html
 import itertools
 import math
@@ -68,7 +72,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from babel.numbers import format_currency, get_currency_precision, list_currencies
+from babel.numbers import format_decimal, get_currency_precision, list_currencies
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -77,7 +81,10 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.config import LANGUAGES
 from bot.dgs.models import KIGALI
+from bot.i18n import LANGUAGE_NAMES, SOURCE_LANGUAGE, Catalogues, Translator, match_language
+from bot.money import AmountError, babel_locale, format_amount, parse_amount
 from bot.sandbox.store import (
     ALL_PAYMENT_TYPES,
     ChargeRecord,
@@ -87,51 +94,6 @@ from bot.sandbox.store import (
     json_dumps,
     json_loads,
 )
-
-# Payer-page texts by message id (English only for now; to be localized).
-TEXTS: dict[str, str] = {
-    "lang": "en",
-    "footer": "DGS sandbox: no real money moves.",
-    "pay.page_title": "Pay: {title}",
-    "pay.amount": "Amount",
-    "pay.amount_flexible": "Amount to pay ({currency})",
-    "pay.range_between": "Between {min} and {max}",
-    "pay.range_min": "At least {min}",
-    "pay.range_max": "At most {max}",
-    "pay.methods": "Pay with",
-    "pay.name": "Your name",
-    "pay.phone": "Phone number",
-    "pay.address": "Address",
-    "pay.simulate": "Sandbox: choose how the payment ends.",
-    "pay.button.success": "Pay: payment succeeds",
-    "pay.button.pending": "Pay: payment stays pending",
-    "pay.button.failed": "Pay: payment fails",
-    "method.card": "Card",
-    "method.mobile_money": "Mobile money",
-    "method.ussd": "USSD",
-    "method.bank_transfer": "Bank transfer",
-    "result.success": "Payment received",
-    "result.pending": "Payment pending",
-    "result.failed": "Payment failed",
-    "result.reference": "Reference: {id}",
-    "result.continue": "Continue",
-    "result.back": "Back to the payment page",
-    "closed.title": "Not accepting payments",
-    "closed.expired": "This payment link has expired.",
-    "closed.completed": "This payment link has received all the payments it allows.",
-    "closed.archived": "This payment link has been closed by its owner.",
-    "closed.other": "This payment link is not accepting payments right now.",
-    "notfound.title": "Payment link not found",
-    "notfound.body": "Check the address and try again.",
-    "error.amount_required": "Enter the amount to pay.",
-    "error.amount_invalid": "Enter the amount as a number, for example 1500.",
-    "error.amount_positive": "The amount must be more than zero.",
-    "error.amount_precision": "This currency allows at most {places} decimal places.",
-    "error.amount_min": "The amount must be at least {min}.",
-    "error.amount_max": "The amount must be at most {max}.",
-    "error.method": "Choose how to pay.",
-    "error.outcome": "Choose one of the payment buttons.",
-}
 
 API_PREFIX = "/generation/v2"
 LINKS_PATH = f"{API_PREFIX}/payment-links"
@@ -156,12 +118,6 @@ _HTML_HEADERS = {
     ),
     "Cache-Control": "no-store",
 }
-
-
-def text(message_id: str, **values: object) -> str:
-    """A payer-page text as HTML, its values escaped."""
-    escaped = {name: html.escape(str(value)) for name, value in values.items()}
-    return html.escape(TEXTS[message_id]).format(**escaped)
 
 
 def _esc(value: object) -> str:
@@ -1145,38 +1101,118 @@ class _Api:
 
 # The payer page
 
+# Plain text of the page comes from the bot's catalogues (keys ``payer-…``), in the language
+# the payer asked for (``?lang=``), else their browser's, else English.
+PAYER_LANGUAGE_PARAM = "lang"
+_OUTCOME_TEXTS = {
+    "success": ("payer-button-success", "payer-result-success"),
+    "pending": ("payer-button-pending", "payer-result-pending"),
+    "failed": ("payer-button-failed", "payer-result-failed"),
+}
+_CLOSED_REASONS = {
+    "expired": "payer-closed-expired",
+    "completed": "payer-closed-completed",
+    "archived": "payer-closed-archived",
+}
+_COLLECTED_FIELDS = (
+    # (link flag, form field, input type, autocomplete, label key)
+    ("collect_name", "payer_name", "text", "name", "payer-name"),
+    ("collect_phone", "payer_phone", "tel", "tel", "payer-phone"),
+    ("collect_address", "payer_address", "text", "street-address", "payer-address"),
+)
 
-def _money(amount: Decimal, currency: str) -> str:
-    return str(
-        format_currency(
-            amount, currency, format="¤¤\u00a0#,##0.00", currency_digits=True, locale="en"
+
+@functools.lru_cache(maxsize=1)
+def _catalogues() -> Catalogues:
+    # Compiled once per process: every sandbox (tests start many) shares them.
+    return Catalogues.load()
+
+
+def accepted_languages(header: str) -> list[str]:
+    """Our languages in an ``Accept-Language`` header, most wanted first (``q=0`` excluded)."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, item in enumerate(header.split(",")):
+        code, _, params = item.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        language = match_language(code.strip())
+        if language and quality > 0:
+            ranked.append((-quality, position, language))
+    return [language for _, _, language in sorted(ranked)]
+
+
+def payer_language(request: Request) -> str:
+    """``?lang=`` when it names one of our languages, else the browser's choice, else English."""
+    asked = match_language(request.query_params.get(PAYER_LANGUAGE_PARAM))
+    if asked:
+        return asked
+    preferred = accepted_languages(request.headers.get("accept-language", ""))
+    return preferred[0] if preferred else SOURCE_LANGUAGE
+
+
+class _Page:
+    """One payer page in one language: its texts (values HTML-escaped) and amounts."""
+
+    def __init__(self, request: Request) -> None:
+        self.language = payer_language(request)
+        self.tr: Translator = _catalogues().translator(self.language)
+
+    def money(self, amount: Decimal, currency: str) -> str:
+        return format_amount(amount, currency, self.language)
+
+    def method(self, method: str) -> str:
+        label = self.tr(f"method-{method}") if method in ALL_PAYMENT_TYPES else _esc(method)
+        return label[:1].upper() + label[1:]
+
+    def switcher(self) -> str:
+        """Links to the page in the other languages, each named in itself."""
+        items = []
+        for code in LANGUAGES:
+            name = _esc(LANGUAGE_NAMES[code])
+            if code == self.language:
+                items.append(f'<strong aria-current="true" lang="{code}">{name}</strong>')
+            else:
+                items.append(
+                    f'<a href="?{PAYER_LANGUAGE_PARAM}={code}" lang="{code}" hreflang="{code}">'
+                    f"{name}</a>"
+                )
+        label = self.tr("payer-language")
+        return f'<nav class="languages" aria-label="{_esc(label)}">{" · ".join(items)}</nav>'
+
+    def response(self, status: int, title: str, content: str) -> HTMLResponse:
+        page = _PAGE.substitute(
+            lang=self.language,
+            page_title=title,
+            languages=self.switcher(),
+            content=content,
+            footer=self.tr("payer-footer"),
         )
-    )
+        return HTMLResponse(page, status_code=status, headers=_HTML_HEADERS)
 
 
-def _html_page(status: int, title: str, content: str) -> HTMLResponse:
-    page = _PAGE.substitute(
-        lang=_esc(TEXTS["lang"]), page_title=title, content=content, footer=text("footer")
-    )
-    return HTMLResponse(page, status_code=status, headers=_HTML_HEADERS)
-
-
-def _closed_page(link: LinkRecord, status: str) -> HTMLResponse:
-    reason = f"closed.{status}" if f"closed.{status}" in TEXTS else "closed.other"
+def _closed_page(page: _Page, link: LinkRecord, status: str) -> HTMLResponse:
+    title = page.tr("payer-closed-title")
+    reason = page.tr(_CLOSED_REASONS.get(status, "payer-closed-other"))
     content = (
         f"<h1>{_esc(link.title)}</h1>\n"
-        f'<p class="error" role="alert"><strong>{text("closed.title")}</strong><br>'
-        f"{text(reason)}</p>"
+        f'<p class="error" role="alert"><strong>{title}</strong><br>{reason}</p>'
     )
-    return _html_page(410, text("closed.title"), content)
+    return page.response(410, title, content)
 
 
-def _not_found_page() -> HTMLResponse:
-    content = f"<h1>{text('notfound.title')}</h1>\n<p>{text('notfound.body')}</p>"
-    return _html_page(404, text("notfound.title"), content)
+def _not_found_page(page: _Page) -> HTMLResponse:
+    title = page.tr("payer-notfound-title")
+    content = f"<h1>{title}</h1>\n<p>{page.tr('payer-notfound-body')}</p>"
+    return page.response(404, title, content)
 
 
-def _pay_form(link: LinkRecord, form: dict[str, str], error: str | None) -> str:
+def _pay_form(page: _Page, link: LinkRecord, form: dict[str, str], error: str | None) -> str:
     parts = []
     if link.logo_url:
         parts.append(f'<img class="logo" src="{_esc(link.logo_url)}" alt="">')
@@ -1188,127 +1224,135 @@ def _pay_form(link: LinkRecord, form: dict[str, str], error: str | None) -> str:
     parts.append('<form method="post">')
     if link.amount_type == "fixed" and link.amount is not None:
         parts.append(
-            f'<p class="hint">{text("pay.amount")}</p>'
-            f'<p class="amount">{_esc(_money(link.amount, link.currency))}</p>'
+            f'<p class="hint">{page.tr("payer-amount")}</p>'
+            f'<p class="amount">{_esc(page.money(link.amount, link.currency))}</p>'
         )
     else:
+        label = page.tr("payer-amount-flexible", currency=link.currency)
         parts.append(
-            '<div class="field">'
-            f'<label for="amount">{text("pay.amount_flexible", currency=link.currency)}</label>'
+            f'<div class="field"><label for="amount">{label}</label>'
             '<input type="text" id="amount" name="amount" inputmode="decimal" '
             f'autocomplete="off" required value="{_esc(form.get("amount", ""))}">'
         )
         low, high = link.min_amount, link.max_amount
         if low is not None and high is not None:
-            hint = text(
-                "pay.range_between",
-                min=_money(low, link.currency),
-                max=_money(high, link.currency),
+            hint = page.tr(
+                "payer-range-between",
+                min=page.money(low, link.currency),
+                max=page.money(high, link.currency),
             )
         elif low is not None:
-            hint = text("pay.range_min", min=_money(low, link.currency))
+            hint = page.tr("payer-range-min", min=page.money(low, link.currency))
         elif high is not None:
-            hint = text("pay.range_max", max=_money(high, link.currency))
+            hint = page.tr("payer-range-max", max=page.money(high, link.currency))
         else:
             hint = ""
         if hint:
             parts.append(f'<p class="hint">{hint}</p>')
         parts.append("</div>")
     chosen = form.get("payment_type") or link.payment_types[0]
-    parts.append(f"<fieldset><legend>{text('pay.methods')}</legend>")
+    parts.append(f"<fieldset><legend>{page.tr('payer-methods')}</legend>")
     for method in link.payment_types:
         checked = " checked" if method == chosen else ""
         parts.append(
             f'<label class="method"><input type="radio" name="payment_type" '
-            f'value="{_esc(method)}"{checked} required> {text("method." + method)}</label>'
+            f'value="{_esc(method)}"{checked} required> {page.method(method)}</label>'
         )
     parts.append("</fieldset>")
-    for flag, name, kind, autocomplete in (
-        (link.collect_name, "payer_name", "text", "name"),
-        (link.collect_phone, "payer_phone", "tel", "tel"),
-        (link.collect_address, "payer_address", "text", "street-address"),
-    ):
-        if flag:
-            label = text("pay." + name.removeprefix("payer_"))
+    for flag, name, kind, autocomplete, label_key in _COLLECTED_FIELDS:
+        if getattr(link, flag):
             parts.append(
-                f'<div class="field"><label for="{name}">{label}</label>'
+                f'<div class="field"><label for="{name}">{page.tr(label_key)}</label>'
                 f'<input type="{kind}" id="{name}" name="{name}" '
                 f'autocomplete="{autocomplete}" maxlength="200" '
                 f'value="{_esc(form.get(name, ""))}"></div>'
             )
-    parts.append(f'<div class="buttons"><p>{text("pay.simulate")}</p>')
+    parts.append(f'<div class="buttons"><p>{page.tr("payer-simulate")}</p>')
     for outcome in CHARGE_STATUSES:
         parts.append(
             f'<button type="submit" class="{outcome}" name="outcome" value="{outcome}">'
-            f"{text('pay.button.' + outcome)}</button>"
+            f"{page.tr(_OUTCOME_TEXTS[outcome][0])}</button>"
         )
     parts.append("</div></form>")
     return "\n".join(parts)
 
 
-def _payer_amount(link: LinkRecord, raw: str) -> Decimal | str:
-    """The amount the payer chose, or the HTML of the reason it is refused."""
+def _payer_amount(page: _Page, link: LinkRecord, raw: str) -> Decimal | str:
+    """The amount the payer chose, read with the page language's separators (``12,30`` is
+    twelve thirty in French), or the HTML of the reason it is refused."""
     if link.amount_type == "fixed" and link.amount is not None:
         return link.amount
-    cleaned = raw.strip().replace(",", "").replace(" ", "")
-    if not cleaned:
-        return text("error.amount_required")
+    if not raw.strip():
+        return page.tr("payer-error-amount-required")
     try:
-        amount = Decimal(cleaned)
-    except InvalidOperation:
-        return text("error.amount_invalid")
-    if not amount.is_finite() or amount >= MAX_AMOUNT:
-        return text("error.amount_invalid")
-    if amount <= 0:
-        return text("error.amount_positive")
-    places = get_currency_precision(link.currency)
-    if _decimal_places(amount) > places:
-        return text("error.amount_precision", places=places)
+        amount = parse_amount(raw, link.currency, page.language)
+    except AmountError as refused:
+        return _amount_refusal(page, refused)
+    if amount >= MAX_AMOUNT:
+        return page.tr("payer-error-amount-invalid", example="1500")
     if link.min_amount is not None and amount < link.min_amount:
-        return text("error.amount_min", min=_money(link.min_amount, link.currency))
+        return page.tr("payer-error-amount-min", min=page.money(link.min_amount, link.currency))
     if link.max_amount is not None and amount > link.max_amount:
-        return text("error.amount_max", max=_money(link.max_amount, link.currency))
+        return page.tr("payer-error-amount-max", max=page.money(link.max_amount, link.currency))
     return amount
+
+
+def _amount_refusal(page: _Page, refused: AmountError) -> str:
+    params = refused.params
+    if refused.code == "amount-too-precise":
+        digits = int(params.get("digits", 0))
+        if digits == 0:
+            return page.tr("amount-too-precise-none", currency=params.get("currency", ""))
+        return page.tr.plural("amount-too-precise", digits, **params)
+    if refused.code == "amount-too-large":
+        limit = format_decimal(params["max"], locale=babel_locale(page.language))
+        return page.tr("amount-too-large", max=limit)
+    if refused.code in ("amount-not-positive", "amount-currency-mismatch"):
+        return page.tr(refused.code, **params)
+    return page.tr("payer-error-amount-invalid", example="1500")
 
 
 class _PayerPage:
     def __init__(self, state: SandboxState) -> None:
         self.state = state
 
-    def _open_link(self, slug: str) -> LinkRecord | HTMLResponse:
+    def _open_link(self, page: _Page, slug: str) -> LinkRecord | HTMLResponse:
         link = self.state.store.get_link_by_slug(slug)
         if link is None:
-            return _not_found_page()
+            return _not_found_page(page)
         status = self.state.link_status(link)
         if status != "active":
-            return _closed_page(link, status)
+            return _closed_page(page, link, status)
         return link
 
     async def show(self, request: Request) -> Response:
-        link = self._open_link(request.path_params["slug"])
+        page = _Page(request)
+        link = self._open_link(page, request.path_params["slug"])
         if isinstance(link, Response):
             return link
-        return _html_page(200, text("pay.page_title", title=link.title), _pay_form(link, {}, None))
+        title = page.tr("payer-page-title", title=link.title)
+        return page.response(200, title, _pay_form(page, link, {}, None))
 
     async def pay(self, request: Request) -> Response:
-        link = self._open_link(request.path_params["slug"])
+        page = _Page(request)
+        link = self._open_link(page, request.path_params["slug"])
         if isinstance(link, Response):
             return link
         raw = (await request.body()).decode("utf-8", "replace")
         form = dict(parse_qsl(raw, keep_blank_values=True))
-        amount = _payer_amount(link, form.get("amount", ""))
+        amount = _payer_amount(page, link, form.get("amount", ""))
         method = form.get("payment_type")
         outcome = form.get("outcome")
         error = None
         if isinstance(amount, str):
             error = amount
         elif method not in link.payment_types:
-            error = text("error.method")
+            error = page.tr("payer-error-method")
         elif outcome not in CHARGE_STATUSES:
-            error = text("error.outcome")
+            error = page.tr("payer-error-outcome")
         if error is not None or isinstance(amount, str) or outcome is None:
-            page_title = text("pay.page_title", title=link.title)
-            return _html_page(422, page_title, _pay_form(link, form, error))
+            title = page.tr("payer-page-title", title=link.title)
+            return page.response(422, title, _pay_form(page, link, form, error))
 
         def payer_field(name: str, wanted: bool) -> str | None:
             value = form.get(name, "").strip()[:200]
@@ -1323,24 +1367,24 @@ class _PayerPage:
             payer_phone=payer_field("payer_phone", link.collect_phone),
             payer_address=payer_field("payer_address", link.collect_address),
         )
-        heading = text("result." + outcome)
+        heading = page.tr(_OUTCOME_TEXTS[outcome][1])
         parts = [
             f"<h1>{heading}</h1>",
             f"<p>{_esc(link.title)}</p>",
-            f'<p class="amount">{_esc(_money(amount, link.currency))}</p>',
-            f'<p class="reference">{text("result.reference", id=charge.id)}</p>',
+            f'<p class="amount">{_esc(page.money(amount, link.currency))}</p>',
+            f'<p class="reference">{page.tr("payer-reference", id=charge.id)}</p>',
         ]
         if outcome == "success" and link.redirect_url:
             parts.append(
                 f'<a class="button success" href="{_esc(link.redirect_url)}">'
-                f"{text('result.continue')}</a>"
+                f"{page.tr('payer-continue')}</a>"
             )
         else:
+            back = f"{PAY_PATH}/{link.slug}?{PAYER_LANGUAGE_PARAM}={page.language}"
             parts.append(
-                f'<a class="button neutral" href="{_esc(PAY_PATH + "/" + link.slug)}">'
-                f"{text('result.back')}</a>"
+                f'<a class="button neutral" href="{_esc(back)}">{page.tr("payer-back")}</a>'
             )
-        return _html_page(200, heading, "\n".join(parts))
+        return page.response(200, heading, "\n".join(parts))
 
 
 # Test controls
@@ -1467,7 +1511,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     path = request.url.path
     if path.startswith(PAY_PATH + "/") and exc.status_code == 404:
-        return _not_found_page()
+        return _not_found_page(_Page(request))
     if path.startswith((API_PREFIX, CONTROL_PREFIX)):
         return JSONResponse(
             {"status": "error", "message": exc.detail},
@@ -1513,7 +1557,6 @@ def create_app(
 
 
 __all__ = [
-    "TEXTS",
     "ApiError",
     "ControlError",
     "Fault",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -41,11 +42,9 @@ SAME_IN = {
     "rw": {
         "method-mobile_money",
         "card-qr",
-        "edit-field-metadata",
         "demo-chat-bot-subtitle",
         "demo-menu",
     },
-    "sw": {"summary-metadata", "opt-metadata", "edit-field-metadata"},
 }
 
 
@@ -114,3 +113,76 @@ def test_every_key_the_code_names_exists() -> None:
     assert named, "the scan found no message keys at all"
     missing = sorted(named - set(KEYS))
     assert not missing
+
+
+def _tags(text: str) -> list[str]:
+    return sorted(re.findall(r"</?\w+>", text))
+
+
+def _emoji(text: str) -> list[str]:
+    # Pictographs and symbols from the arrows block on (not "°" or "©").
+    return sorted(ch for ch in text if unicodedata.category(ch) == "So" and ord(ch) >= 0x2190)
+
+
+@pytest.mark.parametrize("language", [lang for lang in LANGUAGES if lang != "en"])
+def test_html_tags_and_emoji_are_those_of_english(language: str) -> None:
+    english = by_key(ENGLISH)
+    wrong = []
+    for key, message in by_key(CATALOGUES[language]).items():
+        source = strings(english[key])
+        for index, text in enumerate(strings(message)):
+            reference = source[min(index, len(source) - 1)]
+            if _tags(text) != _tags(reference) or _emoji(text) != _emoji(reference):
+                wrong.append((key, text))
+    assert not wrong
+
+
+# Inline buttons: what fits on a phone's width without being cut.
+BUTTON_LABEL_MAX = 24
+BUTTON_KEYS = sorted(
+    key
+    for key in KEYS
+    if key.startswith(("button-", "alert-button-", "dash-filter-", "notify-level-"))
+    or key
+    in {
+        "form-kind-fixed",
+        "form-kind-flexible",
+        "form-currency-other-button",
+        "card-refresh",
+        "card-qr",
+        "card-edit",
+        "card-chart",
+        "card-csv",
+        "card-extend",
+        "card-reopen",
+        "card-mute",
+        "card-unmute",
+        "card-duplicate",
+        "card-archive",
+        "card-back",
+        "dash-prev",
+        "dash-next",
+        "dash-export",
+        "archive-yes",
+        "disconnect-yes",
+        "share-open",
+        "group-open-form",
+        "drive-open-to-give",
+        "drive-hide-names",
+        "drive-show-names",
+    }
+)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_button_labels_fit_a_phone(language: str) -> None:
+    messages = by_key(CATALOGUES[language])
+    too_long = [
+        (key, label)
+        for key in BUTTON_KEYS
+        for label in strings(messages[key])
+        if "{value}" not in label
+        and "{slug}" not in label  # filled and cut by the bot
+        and len(label.replace("{count}", "30")) > BUTTON_LABEL_MAX
+    ]
+    assert not too_long

@@ -327,3 +327,71 @@ def test_check_amount_refuses(value: Decimal, currency: str, code: str) -> None:
     with pytest.raises(AmountError) as caught:
         money.check_amount(value, currency)
     assert caught.value.code == code
+
+
+# Each of the bot's languages × the four currencies vendors here use: 1 500 as the language
+# writes it (CLDR: its symbol, its separators, the currency's digits).
+ONE_THOUSAND_FIVE_HUNDRED = {
+    "en": {
+        "RWF": f"RWF{NBSP}1,500",
+        "USD": "$1,500.00",
+        "EUR": "€1,500.00",
+        "KES": f"KES{NBSP}1,500.00",
+    },
+    "fr": {
+        "RWF": f"1{NNBSP}500{NBSP}RWF",
+        "USD": f"1{NNBSP}500,00{NBSP}$US",
+        "EUR": f"1{NNBSP}500,00{NBSP}€",
+        "KES": f"1{NNBSP}500,00{NBSP}KES",
+    },
+    "rw": {
+        "RWF": f"RF{NBSP}1.500",
+        "USD": f"US${NBSP}1.500,00",
+        "EUR": f"€{NBSP}1.500,00",
+        "KES": f"KES{NBSP}1.500,00",
+    },
+    "sw": {
+        "RWF": f"RWF{NBSP}1,500",
+        "USD": f"US${NBSP}1,500.00",
+        "EUR": f"€{NBSP}1,500.00",
+        "KES": f"Ksh{NBSP}1,500.00",
+    },
+}
+
+
+@pytest.mark.parametrize("locale", ["en", "fr", "rw", "sw"])
+@pytest.mark.parametrize("currency", ["RWF", "USD", "EUR", "KES"])
+def test_each_language_writes_each_currency_its_way(locale: str, currency: str) -> None:
+    shown = ONE_THOUSAND_FIVE_HUNDRED[locale][currency]
+    assert format_amount(D(1500), currency, locale) == shown
+    assert parse_amount(shown, currency, locale) == D(1500)
+
+
+# What a vendor types, per language: its own separators (a plain space where the language
+# groups with a no-break one), with or without the currency, with k.
+TYPED = {
+    "en": [("50,000", D(50000)), ("1,250.75", D("1250.75")), ("25.5", D("25.5"))],
+    "sw": [("50,000", D(50000)), ("1,250.75", D("1250.75")), ("25.5", D("25.5"))],
+    "fr": [
+        ("50 000", D(50000)),
+        ("50.000", D(50000)),
+        ("1 250,75", D("1250.75")),
+        ("25,5", D("25.5")),
+    ],
+    "rw": [("50.000", D(50000)), ("1.250,75", D("1250.75")), ("25,5", D("25.5"))],
+}
+
+
+@pytest.mark.parametrize("locale", ["en", "fr", "rw", "sw"])
+@pytest.mark.parametrize("currency", ["RWF", "USD", "EUR", "KES"])
+def test_each_language_reads_amounts_typed_its_way(locale: str, currency: str) -> None:
+    for text, value in TYPED[locale]:
+        if value != value.to_integral_value() and currency_digits(currency) == 0:
+            with pytest.raises(AmountError) as refused:  # RWF has no cents
+                parse_amount(text, currency, locale)
+            assert refused.value.code == "amount-too-precise"
+            continue
+        assert parse_amount(text, currency, locale) == value, text
+        assert parse_amount(f"{text} {currency}", currency, locale) == value, text
+        assert parse_amount(f"{currency} {text}", currency, locale) == value, text
+    assert parse_amount("50k", currency, locale) == D(50000)
