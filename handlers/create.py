@@ -105,6 +105,7 @@ SUGGESTED: Final = "form:suggested"  # drives only
 END: Final = ConversationHandler.END
 IDLE_LIMIT_SECONDS: Final = 24 * 3600
 GROUP_FORM_START: Final = r"^/start (new|drive)_-\d+$"
+SUGGESTED_SEPARATORS: Final = re.compile(r"\s*;\s*|,\s+|\s{2,}|\n")
 COMMON_CURRENCIES: Final = ("RWF", "USD", "EUR", "KES", "UGX", "TZS")
 EXPIRY_DAYS: Final = (1, 7, 30)
 MAX_USES_CHOICES: Final = (1, 10, 100)
@@ -842,7 +843,9 @@ async def got_goal(update: Update, context: BotContext, form: Form) -> str | int
 async def got_suggested(update: Update, context: BotContext, form: Form) -> str | int:
     """Stores up to four suggested amounts (``5000, 10000``); asks SUMMARY."""
     tr = context.tr
-    parts = [part for part in re.split(r"[;\s]*[,;]\s*|\s{2,}|\n", _text(update)) if part.strip()]
+    # Amounts are separated by ", " (a comma and a space), ";" or new lines: a bare comma is
+    # the decimal sign in French and Kinyarwanda (2,50) and groups thousands in English.
+    parts = [part for part in SUGGESTED_SEPARATORS.split(_text(update)) if part.strip()]
     try:
         amounts = [
             clean_amount(part, form.draft.currency or "", tr.language, field="suggested")

@@ -40,3 +40,20 @@ def test_each_milestone_is_reached_once() -> None:
 def test_suggested_amounts_round_trip() -> None:
     assert parse_suggested("5000,10000") == [D(5000), D(10000)]
     assert parse_suggested(None) == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "parts"),
+    [
+        ("5 000, 10 000", ["5 000", "10 000"]),
+        ("2,50, 5,00", ["2,50", "5,00"]),  # French decimals survive
+        ("5,000, 10,000", ["5,000", "10,000"]),  # English grouping survives
+        ("5000;10000\n20000", ["5000", "10000", "20000"]),
+    ],
+)
+def test_suggested_amounts_are_split_without_breaking_numbers(
+    typed: str, parts: list[str]
+) -> None:
+    from handlers.create import SUGGESTED_SEPARATORS
+
+    assert [p for p in SUGGESTED_SEPARATORS.split(typed) if p.strip()] == parts
