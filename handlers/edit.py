@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -429,6 +429,25 @@ async def open_menu(update: Update, context: BotContext) -> int:
     return ConversationHandler.END
 
 
+async def _field_press(
+    update: Update, context: BotContext, prefix: str, allowed: Collection[str]
+) -> tuple[Press, str, View, LinkDetails] | None:
+    """A press naming one field (``<prefix><link id>:<field>[:<view>]``): the press, the field,
+    the list view to return to and the link's details; None once the presser was answered."""
+    press = await link_press(update, context, prefix)
+    if press is None:
+        return None
+    field = press.args[0] if press.args else ""
+    view = View.parse(press.args[1] if len(press.args) > 1 else None) or View()
+    if field not in allowed:
+        await answer(press.query, context.tr("card-expired"), alert=True)
+        return None
+    details = await _details_or_trouble(context, press)
+    if details is None:
+        return None
+    return press, field, view, details
+
+
 def make_choose_field(
     prompts: _Prompts,
 ) -> Callable[[Update, BotContext], Coroutine[Any, Any, str | int]]:
@@ -436,17 +455,10 @@ def make_choose_field(
         """A field of the menu: a toggle is saved at once; methods get their own menu; a text
         field asks for the new value."""
         _forget(context)
-        press = await link_press(update, context, FIELD)
-        if press is None:
+        found = await _field_press(update, context, FIELD, FIELDS)
+        if found is None:
             return ConversationHandler.END
-        field = press.args[0] if press.args else ""
-        view = View.parse(press.args[1] if len(press.args) > 1 else None) or View()
-        if field not in FIELDS:
-            await answer(press.query, context.tr("card-expired"), alert=True)
-            return ConversationHandler.END
-        details = await _details_or_trouble(context, press)
-        if details is None:
-            return ConversationHandler.END
+        press, field, view, details = found
         link = details.link
         tr = context.tr
         if field in TOGGLES:
@@ -519,17 +531,10 @@ async def save_methods(update: Update, context: BotContext) -> int:
 async def clear_value(update: Update, context: BotContext) -> int:
     """**Remove** (or Unlimited, No expiry) on a prompt: the field goes back to empty."""
     _forget(context)
-    press = await link_press(update, context, CLEAR)
-    if press is None:
+    found = await _field_press(update, context, CLEAR, CLEARABLE)
+    if found is None:
         return ConversationHandler.END
-    field = press.args[0] if press.args else ""
-    view = View.parse(press.args[1] if len(press.args) > 1 else None) or View()
-    if field not in CLEARABLE:
-        await answer(press.query, context.tr("card-expired"), alert=True)
-        return ConversationHandler.END
-    details = await _details_or_trouble(context, press)
-    if details is None:
-        return ConversationHandler.END
+    press, field, view, details = found
     draft = LinkDraft.for_edit(details.link)
     setattr(draft, field, None)
     try:
