@@ -1,15 +1,21 @@
-"""Small pieces every flow uses: building conversations, the key check, reply helpers."""
+"""Small pieces every flow uses: building conversations, the key check, refusals in words."""
 
 from __future__ import annotations
 
 import warnings
+from decimal import Decimal
 from typing import Any
 
+from babel.numbers import format_decimal
 from telegram import Update
 from telegram.ext import ConversationHandler
 from telegram.warnings import PTBUserWarning
 
+from bot import money
 from bot.context import BotContext
+from bot.dgs.errors import ValidationFailedError
+from bot.i18n import Markup, Translator, escape
+from bot.links import DraftError
 
 
 def conversation(**kwargs: Any) -> ConversationHandler[BotContext]:
@@ -38,3 +44,35 @@ async def require_api_key(update: Update, context: BotContext) -> str | None:
     elif update.effective_message is not None:
         await update.effective_message.reply_text(text)
     return None
+
+
+def draft_error_text(error: DraftError, currency: str, tr: Translator) -> str:
+    """A refused answer in words (the form's and the editor's alike), amounts formatted."""
+    params = dict(error.params)
+    currency = currency or str(params.get("currency") or "")
+    for name, value in params.items():
+        if isinstance(value, Decimal):
+            # Bounds of a range read as money; a plain limit (amount-too-large) as a number.
+            params[name] = (
+                money.format_amount(value, currency, tr.language)
+                if currency and error.code == "draft-min-over-max"
+                else format_decimal(value, locale=money.babel_locale(tr.language))
+            )
+    if error.code == "amount-too-precise":
+        digits = int(params.get("digits", 0))
+        if digits == 0:
+            return tr("amount-too-precise-none", currency=params.get("currency", currency))
+        return tr.plural("amount-too-precise", digits, **params)
+    return tr(error.code, **params)
+
+
+def provider_refusal_text(
+    error: ValidationFailedError, tr: Translator, *, html: bool = True
+) -> str:
+    """A 422 in words: one line per refused field with the provider's messages. ``html``:
+    for a message sent as HTML (escaped); else for plain text such as a button alert."""
+    lines = [
+        f"• {name}: {'; '.join(messages)}" for name, messages in error.field_errors.items()
+    ] or [error.message]
+    text = "\n".join(lines)
+    return tr("form-provider-refused", errors=Markup(escape(text) if html else text))

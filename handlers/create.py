@@ -27,7 +27,6 @@ from decimal import Decimal
 from functools import wraps
 from typing import Any, Final
 
-from babel.numbers import format_decimal
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, TelegramError
@@ -74,7 +73,12 @@ from bot.links import (
 from bot.quick import QuickUsageError, parse_quick
 from handlers import start
 from handlers.cards import send_qr_card
-from handlers.common import conversation, require_api_key
+from handlers.common import (
+    conversation,
+    draft_error_text,
+    provider_refusal_text,
+    require_api_key,
+)
 from handlers.drive import names_keyboard, post_drive_card
 from handlers.gates import admins_only, is_chat_admin, owned_link
 
@@ -548,22 +552,7 @@ async def show(
 
 def error_text(error: DraftError, form: Form, tr: Translator) -> str:
     """A refused answer in words, its amounts formatted in the form's currency."""
-    params = dict(error.params)
-    currency = form.draft.currency or params.get("currency") or ""
-    for name, value in params.items():
-        if isinstance(value, Decimal):
-            # Bounds of a range read as money; a plain limit (amount-too-large) as a number.
-            params[name] = (
-                money.format_amount(value, currency, tr.language)
-                if currency and error.code == "draft-min-over-max"
-                else format_decimal(value, locale=money.babel_locale(tr.language))
-            )
-    if error.code == "amount-too-precise":
-        digits = int(params.get("digits", 0))
-        if digits == 0:
-            return tr("amount-too-precise-none", currency=params.get("currency", currency))
-        return tr.plural("amount-too-precise", digits, **params)
-    return tr(error.code, **params)
+    return draft_error_text(error, form.draft.currency or "", tr)
 
 
 # --- the gate every step goes through --------------------------------------------------------
@@ -1127,14 +1116,8 @@ async def _provider_refused(
     update: Update, context: BotContext, form: Form, error: ValidationFailedError
 ) -> str:
     """A 422: each field's messages, then the first refused field's step."""
-    tr = context.tr
-    lines = [
-        f"• {escape(name)}: {escape('; '.join(messages))}"
-        for name, messages in error.field_errors.items()
-    ] or [escape(error.message)]
     step = next((FIELD_STEPS[name] for name in error.field_errors if name in FIELD_STEPS), SUMMARY)
-    notice = tr("form-provider-refused", errors=Markup("\n".join(lines)))
-    return await show(update, context, form, step, notice=notice)
+    return await show(update, context, form, step, notice=provider_refusal_text(error, context.tr))
 
 
 # --- navigation and everything unexpected ----------------------------------------------------
@@ -1222,10 +1205,7 @@ async def quick_create(update: Update, context: BotContext, arguments: str) -> N
             group_chat_id=None if chat.type == ChatType.PRIVATE else chat.id,
         )
     except ValidationFailedError as error:
-        lines = [f"• {name}: {'; '.join(msgs)}" for name, msgs in error.field_errors.items()]
-        await message.reply_text(
-            tr("form-provider-refused", errors="\n".join(lines) or error.message)
-        )
+        await message.reply_text(provider_refusal_text(error, tr), parse_mode=ParseMode.HTML)
         return
     except AuthError:
         await message.reply_text(tr("form-key-refused"))

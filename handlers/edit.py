@@ -25,10 +25,8 @@ import json
 import logging
 from collections.abc import Callable, Collection, Coroutine
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Final
 
-from babel.numbers import format_decimal
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
@@ -75,7 +73,7 @@ from bot.links import (
 )
 from bot.telegram_text import MESSAGE_LIMIT, shorten, shorten_plain, split
 from handlers import gates
-from handlers.common import conversation
+from handlers.common import conversation, draft_error_text, provider_refusal_text
 from handlers.links import (
     EDIT,
     NO_PREVIEW,
@@ -302,24 +300,6 @@ def methods_view(
     return f"<b>{heading}</b>\n{tr('form-methods')}", InlineKeyboardMarkup(rows)
 
 
-def error_text(error: DraftError, currency: str, tr: Translator) -> str:
-    """A refused value in the create form's words, amounts formatted."""
-    params = dict(error.params)
-    for name, value in params.items():
-        if isinstance(value, Decimal):
-            params[name] = (
-                money.format_amount(value, currency, tr.language)
-                if currency and error.code == "draft-min-over-max"
-                else format_decimal(value, locale=money.babel_locale(tr.language))
-            )
-    if error.code == "amount-too-precise":
-        digits = int(params.get("digits", 0))
-        if digits == 0:
-            return tr("amount-too-precise-none", currency=params.get("currency", currency))
-        return tr.plural("amount-too-precise", digits, **params)
-    return tr(error.code, **params)
-
-
 # --- building the PATCH ----------------------------------------------------------------------
 
 
@@ -511,7 +491,7 @@ async def save_methods(update: Update, context: BotContext) -> int:
     try:
         kinds = clean_payment_types(kind.value for kind in _kinds_of(mask))
     except DraftError as error:
-        await answer(press.query, error_text(error, "", tr), alert=True)
+        await answer(press.query, draft_error_text(error, "", tr), alert=True)
         return ConversationHandler.END
     details = await _details_or_trouble(context, press)
     if details is None:
@@ -541,7 +521,7 @@ async def clear_value(update: Update, context: BotContext) -> int:
         body = update_for(field, draft)
     except DraftError as error:
         currency = details.link.currency
-        await answer(press.query, error_text(error, currency, context.tr), alert=True)
+        await answer(press.query, draft_error_text(error, currency, context.tr), alert=True)
         return ConversationHandler.END
     await _save(context, press, details, field, body, view)
     return ConversationHandler.END
@@ -563,7 +543,7 @@ async def _save(
         lister(context).forget(press.api_key)
         details = details.model_copy(update={"link": changed})
     except ValidationFailedError as error:
-        await answer(press.query, _refused_text(error, tr), alert=True)
+        await answer(press.query, provider_refusal_text(error, tr, html=False), alert=True)
         return
     except DGSError as error:
         await tell_trouble(press.query, context, error)
@@ -571,11 +551,6 @@ async def _save(
     notice = tr("edit-saved", field=tr(_LABELS[field]))
     await show_card(context, press, details, notice=notice, in_place=True, view=view)
     await answer(press.query)
-
-
-def _refused_text(error: ValidationFailedError, tr: Translator) -> str:
-    lines = [f"• {name}: {'; '.join(messages)}" for name, messages in error.field_errors.items()]
-    return tr("form-provider-refused", errors="\n".join(lines) or error.message)
 
 
 def _mask_and_view(press: Press) -> tuple[int, View]:
@@ -628,7 +603,7 @@ async def receive_value(update: Update, context: BotContext) -> str | int:
         body = build_update(field, message.text or "", link, tr.language)
         changed = await services.dgs.update_link(api_key, link_id, body)
     except DraftError as error:
-        await _reply(message, error_text(error, link.currency, tr) + "\n" + tr("edit-again"))
+        await _reply(message, draft_error_text(error, link.currency, tr) + "\n" + tr("edit-again"))
         return AWAIT_VALUE
     except ArchivedError:
         _forget(context)
@@ -638,7 +613,7 @@ async def receive_value(update: Update, context: BotContext) -> str | int:
         await _reply(message, tr("form-slug-taken", slug=(message.text or "").strip().lower()))
         return AWAIT_VALUE
     except ValidationFailedError as error:
-        await _reply(message, _refused_text(error, tr))
+        await _reply(message, provider_refusal_text(error, tr))
         return AWAIT_VALUE
     except DGSError as error:
         log.info("edit of %s failed: %s", link_id, error)

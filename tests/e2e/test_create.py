@@ -468,3 +468,16 @@ async def test_a_form_idle_for_a_day_ends_quietly(world: World, vendor: Vendor) 
     sent_after = [m for m in world.tg.history(vendor.user.id) if m.from_bot and m.revision > mark]
     assert not sent_after  # the typed title got no reply: the form ended quietly
     assert "form" not in world.app.user_data[vendor.user.id]
+
+
+async def test_quick_create_shows_the_providers_refusal_as_written(
+    world: World, vendor: Vendor
+) -> None:
+    body = json.dumps(
+        {"status": "error", "message": "Validation failed", "errors": {"amount": ["must be < 10"]}}
+    )
+    await world.sandbox.inject(method="POST", status=422, body=body)
+    reply = await vendor.type("/new 5000 Rent")
+    # Sent as HTML, escaped: the payer-facing words arrive exactly, "<" included.
+    assert "amount: must be < 10" in reply.content
+    assert reply.parse_mode == "HTML"
