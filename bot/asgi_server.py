@@ -11,9 +11,33 @@ import asyncio
 import contextlib
 from collections.abc import Iterator
 from types import TracebackType
+from typing import Self
 
 import uvicorn
 from starlette.types import ASGIApp
+
+
+class StartStop:
+    """``async with thing:`` for anything with ``start()`` and ``stop()`` coroutines (the
+    servers the sandbox, the local Bot API and the demo run)."""
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
 
 
 class _QuietServer(uvicorn.Server):
@@ -24,7 +48,7 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-class BackgroundServer:
+class BackgroundServer(StartStop):
     """``async with BackgroundServer(app) as server: server.url`` serves ``app`` until exit."""
 
     def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -64,15 +88,3 @@ class BackgroundServer:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
-
-    async def __aenter__(self) -> BackgroundServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()

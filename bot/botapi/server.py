@@ -22,7 +22,6 @@ import time
 import traceback
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import Any, TypeVar
 
 from starlette.applications import Starlette
@@ -30,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.asgi_server import BackgroundServer
+from bot.asgi_server import BackgroundServer, StartStop
 from bot.botapi.builders import (
     ADMIN_STATUSES,
     BOT_FIRST_NAME,
@@ -97,7 +96,7 @@ _NOT_MODIFIED = (
 _Handler = Callable[[JSON, dict[str, UploadedFile]], Any]
 
 
-class LocalBotApi:
+class LocalBotApi(StartStop):
     """``async with LocalBotApi() as api:`` serves the Bot API at ``api.base_url``."""
 
     def __init__(
@@ -189,18 +188,6 @@ class LocalBotApi:
             await self._server.stop()
             self._server = None
         self._url = None
-
-    async def __aenter__(self) -> LocalBotApi:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     @property
     def url(self) -> str:

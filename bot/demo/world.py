@@ -22,7 +22,6 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,7 +30,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.app import BotRun, run_bot
-from bot.asgi_server import BackgroundServer
+from bot.asgi_server import BackgroundServer, StartStop
 from bot.botapi import BOT_ID, ChatGroup, ChatUser, LocalBotApi
 from bot.config import Settings, load_settings
 from bot.i18n import Catalogues, Markup, Translator
@@ -158,7 +157,7 @@ class _LoopbackHostOnly:
         await self.app(scope, receive, send)
 
 
-class Demo:
+class Demo(StartStop):
     """``async with Demo(...) as demo: demo.url`` runs the whole demo until the block ends."""
 
     def __init__(
@@ -322,18 +321,6 @@ class Demo:
         if self.sandbox is not None:
             self.sandbox.sandbox.store.close()
             self.sandbox = None
-
-    async def __aenter__(self) -> Demo:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
 
 ReadyCallback = Callable[[Demo], Awaitable[None]]

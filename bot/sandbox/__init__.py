@@ -13,15 +13,14 @@ gives tests and benchmarks in-process access to its test controls::
 from __future__ import annotations
 
 from decimal import Decimal
-from types import TracebackType
 from typing import Any
 
-from bot.asgi_server import BackgroundServer
+from bot.asgi_server import BackgroundServer, StartStop
 from bot.sandbox.app import API_PREFIX, ControlError, SandboxApp, SandboxState, create_app
 from bot.sandbox.store import SandboxStore
 
 
-class Sandbox:
+class Sandbox(StartStop):
     """The sandbox served in the current loop: ``async with Sandbox() as sb: sb.url``."""
 
     def __init__(
@@ -61,18 +60,6 @@ class Sandbox:
             await self._server.stop()
         finally:
             self.store.close()
-
-    async def __aenter__(self) -> Sandbox:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # In-process test controls: the same operations as /_sandbox/…, raising ControlError
     # where those answer an error.
