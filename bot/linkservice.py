@@ -23,14 +23,18 @@ class LinkService:
         owner_user_id: int,
         chat_id: int | None,
         group_chat_id: int | None = None,
+        first_attempt: bool = False,
     ) -> Link:
         """Create the draft's link at most once per ``draft.client_ref`` and record it.
 
         The caller keeps ``draft.client_ref`` (set before the first try) so that a retry after
-        an unknown outcome finds the link the first try made instead of making a second one.
+        an unknown outcome finds the link the first try made instead of making a second one;
+        ``first_attempt`` skips that look-up when the reference was never sent.
         """
         body = draft.to_create()
-        link = await self._dgs.create_link(api_key, body, client_ref=draft.client_ref)
+        link = await self._dgs.create_link(
+            api_key, body, client_ref=draft.client_ref, first_attempt=first_attempt
+        )
         await self.remember(
             link,
             api_key=api_key,

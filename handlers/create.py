@@ -1040,9 +1040,10 @@ async def create(update: Update, context: BotContext, form: Form) -> str | int:
             GOAL_KEY: str(draft.goal),
             **({SUGGESTED_KEY: ",".join(form.suggested)} if form.suggested else {}),
         }
-    if draft.client_ref is None:
+    first_attempt = draft.client_ref is None
+    if first_attempt:
         # Saved before the call: a retry, even after a crash, reuses it and never makes a
-        # second link.
+        # second link (a retry looks it up first; the first try need not).
         draft.client_ref = uuid.uuid4().hex
         form.save(context.user_data)  # type: ignore[arg-type]
         await context.application.update_persistence()
@@ -1054,6 +1055,7 @@ async def create(update: Update, context: BotContext, form: Form) -> str | int:
             owner_user_id=user.id,
             chat_id=chat.id,
             group_chat_id=form.group_chat_id,
+            first_attempt=first_attempt,
         )
     except SlugTakenError:
         return await show(

@@ -250,11 +250,19 @@ class DGSClient:
     # ----------------------------------------------------------------- endpoints
 
     async def create_link(
-        self, api_key: str, body: LinkCreate, *, client_ref: str | None = None
+        self,
+        api_key: str,
+        body: LinkCreate,
+        *,
+        client_ref: str | None = None,
+        first_attempt: bool = False,
     ) -> Link:
         """Create a link, at most once per ``client_ref`` (a fresh one when None).
 
-        Pass the ``client_ref`` of a ``CreateOutcomeUnknownError`` to try again safely.
+        Pass the ``client_ref`` of a ``CreateOutcomeUnknownError`` to try again safely: the
+        client first looks it up among the newest links. ``first_attempt=True`` says the
+        caller chose this reference itself and never sent it before, so that look-up (up to
+        three list calls) is skipped.
         """
         _check_key(api_key)
         ref = uuid.uuid4().hex if client_ref is None else client_ref
@@ -265,7 +273,7 @@ class DGSClient:
         metadata[CLIENT_REF_KEY] = ref
         payload["metadata"] = metadata
 
-        if client_ref is not None:
+        if client_ref is not None and not first_attempt:
             # An earlier attempt with this reference may have made the link.
             try:
                 existing = await self.find_by_client_ref(api_key, ref)

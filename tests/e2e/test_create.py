@@ -481,3 +481,12 @@ async def test_quick_create_shows_the_providers_refusal_as_written(
     # Sent as HTML, escaped: the payer-facing words arrive exactly, "<" included.
     assert "amount: must be < 10" in reply.content
     assert reply.parse_mode == "HTML"
+
+
+async def test_a_first_create_sends_just_the_post(world: World, vendor: Vendor) -> None:
+    summary = await fill_minimal_fixed(vendor)
+    await world.sandbox.clear_requests()
+    await vendor.tap("✅ Create link", summary)
+    await world.tg.wait_for_message(vendor.user.id, lambda m: m.photo is not None)
+    # The reference was never sent before: no look-up, just the POST.
+    assert [r["method"] for r in await world.sandbox.requests()] == ["POST"]
