@@ -32,13 +32,15 @@ class Vendor:
         self.last = await self.world.say(self.user, text)
         return self.last
 
-    async def tap(self, label: str, message: FakeMessage | None = None) -> FakeMessage:
+    async def tap(
+        self, label: str, message: FakeMessage | None = None, *, wait: float = 5.0
+    ) -> FakeMessage:
         target = message or self.last
         assert target is not None
         tg = self.world.tg
         mark = tg.mark()
         await tg.press(self.user, target, text=label)
-        self.last = await tg.wait_for_message(self.user.id, since=mark)
+        self.last = await tg.wait_for_message(self.user.id, since=mark, timeout=wait)
         return self.last
 
     def labels(self) -> list[str]:
@@ -312,7 +314,9 @@ async def test_provider_down_then_try_again_makes_one_link(world: World, vendor:
     summary = await fill_minimal_fixed(vendor)
     # Every request fails for a while: the create and the lookups that follow it.
     await world.sandbox.inject(status=503, times=0)
-    reply = await vendor.tap("✅ Create link", summary)
+    # The POST fails, then the client looks for the link with backoff before it gives up
+    # (about 5 s here): the answer comes after that.
+    reply = await vendor.tap("✅ Create link", summary, wait=30)
     assert "not answering" in reply.content and "🔁 Try again" in reply.button_texts
     await world.sandbox.clear_faults()
     await vendor.tap("🔁 Try again")
