@@ -152,6 +152,11 @@ async def run_bot(
             with _stop_on_signals(run.stop):
                 await run.stop.wait()
             log.info("stopping: finishing the updates in hand")
+            # PTB waits for the jobs running now, then shuts APScheduler down, which cancels
+            # any job started in between (logged with a traceback; an outbox send cut short).
+            # Paused, the scheduler starts no more jobs; the running ones still finish.
+            assert app.job_queue is not None
+            app.job_queue.scheduler.pause()
             await app.updater.stop()  # type: ignore[union-attr]
             await app.stop()  # processes what was fetched, then writes persistence
 

@@ -17,7 +17,7 @@ import pytest
 
 from bot.__main__ import main
 from bot.sandbox import Sandbox
-from tests.conftest import TEST_TOKEN
+from tests.conftest import TEST_TOKEN, World
 from tests.fakes.telegram import FakeTelegram
 
 OPERATOR_KEY = "sk_test_operator_key_0042"
@@ -218,3 +218,29 @@ def test_an_unusable_data_dir_is_one_line(
     assert _run_main(monkeypatch, env) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "BOT_DATA_DIR" in err and "Traceback" not in err
+
+
+async def test_a_stop_lets_running_jobs_finish_and_starts_none(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The notifier's jobs fire every second; one that started between PTB's wait for running
+    # jobs and APScheduler's shutdown used to be cancelled and logged with a traceback.
+    started: list[int] = []
+    finished: list[int] = []
+
+    async def busy(_: object) -> None:
+        started.append(len(started))
+        await asyncio.sleep(0.02)
+        finished.append(len(finished))
+
+    assert world.app.job_queue is not None
+    for n in range(4):
+        world.app.job_queue.run_repeating(
+            busy, interval=0.003, name=f"test:busy{n}", job_kwargs={"max_instances": 8}
+        )
+    await asyncio.sleep(0.3)
+    await world.stop()
+    assert started
+    assert len(finished) == len(started)
+    raised = [r for r in caplog.records if r.name.startswith("apscheduler") and r.exc_info]
+    assert raised == []
