@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from babel.dates import format_datetime, format_timedelta
+from babel.dates import (
+    format_date,
+    format_datetime,
+    format_time,
+    format_timedelta,
+    get_datetime_format,
+)
 
 from bot.dgs.models import KIGALI
 from bot.money import babel_locale
@@ -50,13 +56,19 @@ _THRESHOLD = 1.1
 
 
 def format_when(moment: datetime, language: str) -> str:
-    """``31 Dec 2026, 18:00`` in the language's own pattern, in Kigali time."""
-    text: str = format_datetime(
-        moment.astimezone(KIGALI),
-        format=_DATETIME_PATTERNS.get(language, "medium"),
-        locale=babel_locale(language),
+    """``Dec 31, 2026, 6:00 PM`` in the language's own pattern, in Kigali time, to the minute.
+
+    CLDR's "medium" date-time carries seconds, which no expiry needs: its date goes with the
+    short time, joined the way the language joins them (what Babel does for one width)."""
+    local = moment.astimezone(KIGALI)
+    locale = babel_locale(language)
+    pattern = _DATETIME_PATTERNS.get(language)
+    if pattern is not None:
+        return str(format_datetime(local, format=pattern, locale=locale))
+    joined = str(get_datetime_format("medium", locale=locale)).replace("'", "")
+    return joined.replace("{0}", format_time(local, "short", locale=locale)).replace(
+        "{1}", format_date(local, "medium", locale=locale)
     )
-    return text
 
 
 def format_relative(moment: datetime, now: datetime, language: str) -> str:

@@ -16,9 +16,9 @@ NOW = datetime(2026, 11, 29, 10, 0, tzinfo=KIGALI)
     ("language", "shown"),
     [
         ("rw", "1 Ukuboza 2026, 18:30"),
-        ("fr", "1 déc. 2026, 18:30:00"),
-        ("sw", "1 Des 2026 18:30:00"),
-        ("en", "Dec 1, 2026, 6:30:00\u202fPM"),
+        ("fr", "1 déc. 2026, 18:30"),
+        ("sw", "1 Des 2026 18:30"),
+        ("en", "Dec 1, 2026, 6:30\u202fPM"),
     ],
 )
 def test_when_is_in_kigali_time_and_the_languages_words(language: str, shown: str) -> None:
