@@ -14,7 +14,7 @@ from telegram.warnings import PTBUserWarning
 from bot import money
 from bot.context import BotContext
 from bot.dgs.errors import ValidationFailedError
-from bot.i18n import Markup, Translator, escape
+from bot.i18n import LANGUAGE_NAMES, Markup, Translator, escape
 from bot.links import DraftError
 
 
@@ -66,13 +66,58 @@ def draft_error_text(error: DraftError, currency: str, tr: Translator) -> str:
     return tr(error.code, **params)
 
 
+# The provider's field ids as the editor's buttons name them, so a 422 line reads "Amount: …"
+# in the user's language. The provider's own message stays as written (it is in English).
+PROVIDER_FIELD_LABELS = {
+    "title": "edit-field-title",
+    "description": "edit-field-description",
+    "amount": "edit-field-amount",
+    "min_amount": "edit-field-min",
+    "max_amount": "edit-field-max",
+    "payment_types": "edit-field-methods",
+    "max_uses": "edit-field-max-uses",
+    "expires_at": "edit-field-expiry",
+    "redirect_url": "edit-field-redirect",
+    "logo_url": "edit-field-logo",
+    "slug": "edit-field-slug",
+    "metadata": "edit-field-metadata",
+}
+
+
 def provider_refusal_text(
     error: ValidationFailedError, tr: Translator, *, html: bool = True
 ) -> str:
-    """A 422 in words: one line per refused field with the provider's messages. ``html``:
-    for a message sent as HTML (escaped); else for plain text such as a button alert."""
+    """A 422 in words: one line per refused field (our label, the provider's messages).
+    ``html``: for a message sent as HTML (escaped); else for plain text such as an alert."""
+
+    def as_is(text: str) -> Markup:
+        return Markup(escape(text) if html else text)
+
     lines = [
-        f"• {name}: {'; '.join(messages)}" for name, messages in error.field_errors.items()
-    ] or [error.message]
-    text = "\n".join(lines)
-    return tr("form-provider-refused", errors=Markup(escape(text) if html else text))
+        tr(
+            "form-provider-refused-field",
+            field=as_is(_field_label(name, tr)),
+            messages=as_is("; ".join(messages)),
+        )
+        for name, messages in error.field_errors.items()
+    ] or [as_is(error.message)]
+    return tr("form-provider-refused", errors=Markup("\n".join(lines)))
+
+
+def _field_label(field: str, tr: Translator) -> str:
+    key = PROVIDER_FIELD_LABELS.get(field)
+    return tr(key) if key is not None else field
+
+
+def typed_separators(language: str) -> tuple[str, str]:
+    """(group, decimal) as a vendor types them: a no-break space is a plain one."""
+    group, decimal = money.describe_separators(language)
+    return group.replace("\u202f", " ").replace("\xa0", " "), decimal
+
+
+def amount_rule(tr: Translator) -> str:
+    """How the language's separators are read (``form-amount-rule``): the form and the editor."""
+    group, decimal = typed_separators(tr.language)
+    return tr(
+        "form-amount-rule", language=LANGUAGE_NAMES[tr.language], group=group, decimal=decimal
+    )

@@ -52,7 +52,7 @@ from bot.dgs.errors import (
 )
 from bot.dgs.models import ALL_PAYMENT_TYPES, KIGALI, AmountType, Link, LinkDetails, PaymentType
 from bot.drive import GOAL_KEY, SUGGESTED_KEY
-from bot.i18n import LANGUAGE_NAMES, Markup, Translator, escape
+from bot.i18n import Markup, Translator, escape
 from bot.links import (
     DESCRIPTION_MAX,
     TITLE_MAX,
@@ -74,10 +74,12 @@ from bot.quick import QuickUsageError, parse_quick
 from handlers import start
 from handlers.cards import send_qr_card
 from handlers.common import (
+    amount_rule,
     conversation,
     draft_error_text,
     provider_refusal_text,
     require_api_key,
+    typed_separators,
 )
 from handlers.drive import names_keyboard, post_drive_card
 from handlers.gates import admins_only, is_chat_admin, owned_link
@@ -265,27 +267,13 @@ def prompt_currency_other(form: Form, tr: Translator) -> Prompt:
     return tr("form-currency-other"), InlineKeyboardMarkup([_nav(form, tr)])
 
 
-def _separators(tr: Translator) -> tuple[str, str]:
-    """(group, decimal) as a vendor types them: a no-break space is a plain one."""
-    group, decimal = money.describe_separators(tr.language)
-    return group.replace("\u202f", " ").replace("\xa0", " "), decimal
-
-
 def _example(currency: str, tr: Translator) -> str:
     """Amounts written with the language's own separators (``50.000`` in Kinyarwanda)."""
-    group, decimal = _separators(tr)
+    group, decimal = typed_separators(tr.language)
     # Not ", ": the comma is a decimal sign in some languages and a group sign in others.
     if money.currency_digits(currency) == 0:
         return " / ".join(["50000", f"50{group}000", "50k"])
     return " / ".join(["25", f"25{decimal}50", f"1{group}500"])
-
-
-def amount_rule(tr: Translator) -> str:
-    """How the language's separators are read (``form-amount-rule``)."""
-    group, decimal = _separators(tr)
-    return tr(
-        "form-amount-rule", language=LANGUAGE_NAMES[tr.language], group=group, decimal=decimal
-    )
 
 
 def _amount_prompt(form: Form, tr: Translator, key: str, value: Decimal | None) -> Prompt:

@@ -73,7 +73,13 @@ from bot.links import (
 )
 from bot.telegram_text import MESSAGE_LIMIT, shorten, shorten_plain, split
 from handlers import gates
-from handlers.common import conversation, draft_error_text, provider_refusal_text
+from handlers.common import (
+    PROVIDER_FIELD_LABELS,
+    amount_rule,
+    conversation,
+    draft_error_text,
+    provider_refusal_text,
+)
 from handlers.links import (
     EDIT,
     NO_PREVIEW,
@@ -124,18 +130,7 @@ CLEARABLE: Final = frozenset(
 FIELDS: Final = frozenset({*TEXT_FIELDS, *TOGGLES, "payment_types"})
 
 _LABELS: Final = {
-    "title": "edit-field-title",
-    "description": "edit-field-description",
-    "amount": "edit-field-amount",
-    "min_amount": "edit-field-min",
-    "max_amount": "edit-field-max",
-    "payment_types": "edit-field-methods",
-    "max_uses": "edit-field-max-uses",
-    "expires_at": "edit-field-expiry",
-    "redirect_url": "edit-field-redirect",
-    "logo_url": "edit-field-logo",
-    "slug": "edit-field-slug",
-    "metadata": "edit-field-metadata",
+    **PROVIDER_FIELD_LABELS,
     "collect_phone": "ask-phone",
     "collect_name": "ask-name",
     "collect_address": "ask-address",
@@ -243,13 +238,16 @@ def prompt_view(
         ask_params["max"] = TITLE_MAX
     if field == "description":
         ask_params["max"] = DESCRIPTION_MAX
+    asks = [tr(f"edit-ask-{field.replace('_', '-')}", **ask_params)]
+    if field in ("amount", "min_amount", "max_amount"):
+        asks.append(amount_rule(tr))  # "50.000" is fifty thousand in one language, 50 in another
     text = tr(
         "edit-prompt",
         field=tr(_LABELS[field]),
         title=shorten_plain(link.title, 100),
         value=_value(link, field, tr, preview=1000),
-        # Our own message, already escaped: not to be escaped twice.
-        ask=Markup(tr(f"edit-ask-{field.replace('_', '-')}", **ask_params)),
+        # Our own messages, already escaped: not to be escaped twice.
+        ask=Markup("\n".join(asks)),
     )
     row = []
     # Metadata always holds the bot's own reference: only the vendor's keys count as a value.

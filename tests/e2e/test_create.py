@@ -483,8 +483,19 @@ async def test_quick_create_shows_the_providers_refusal_as_written(
     await world.sandbox.inject(method="POST", status=422, body=body)
     reply = await vendor.type("/new 5000 Rent")
     # Sent as HTML, escaped: the payer-facing words arrive exactly, "<" included.
-    assert "amount: must be < 10" in reply.content
+    assert "• Amount: must be < 10" in reply.content
     assert reply.parse_mode == "HTML"
+
+
+async def test_a_refusal_names_the_fields_in_the_users_language(world: World) -> None:
+    amina = Vendor(world, world.user(502, "Amina", language="fr"))
+    errors = {"amount": ["must be < 10"], "currency": ["is not enabled"]}
+    body = json.dumps({"status": "error", "message": "Validation failed", "errors": errors})
+    await world.sandbox.inject(method="POST", status=422, body=body)
+    reply = await amina.type("/new 5000 Loyer")
+    # Our label in French with French spacing; the provider's words and unknown ids as sent.
+    assert "• Montant\xa0: must be < 10" in reply.content
+    assert "• currency\xa0: is not enabled" in reply.content
 
 
 async def test_a_first_create_sends_just_the_post(world: World, vendor: Vendor) -> None:

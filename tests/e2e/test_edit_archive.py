@@ -152,6 +152,18 @@ async def test_a_flexible_range_is_sent_as_a_pair(world: World) -> None:
     assert await last_patch(world, link.id) == {"min_amount": 1000, "max_amount": 100000}
 
 
+async def test_an_amount_prompt_says_how_the_language_writes_amounts(world: World) -> None:
+    claire = world.user(510, "Claire", language="fr")
+    link = await make_link(world, claire, title="Cours", currency="EUR", amount=Decimal(10))
+    card = await open_card(world, claire, link)
+    menu = await tap(world, claire, card, button(card, "de:"))
+    prompt = await tap(world, claire, menu, button(menu, f"df:{link.id}:amount:"))
+    # The same rule the form shows: in French "2,50" is two and a half, not 250.
+    assert "virgule «\xa0,\xa0» pour les décimales" in (prompt.text or "")
+    await answer_prompt(world, claire, "2,50", expect="✅ Enregistré")
+    assert await last_patch(world, link.id) == {"amount": 2.5}
+
+
 async def test_refused_values_are_answered_and_asked_again_without_a_patch(world: World) -> None:
     cleo = world.user(503, "Cleo")
     link = await make_link(world, cleo, title="Tailoring")
@@ -194,7 +206,7 @@ async def test_the_providers_422_is_shown_and_the_step_stays(world: World) -> No
     }
     await world.sandbox.inject(method="PATCH", status=422, body=json.dumps(body))
     reply = await answer_prompt(world, dia, "Best bakery", expect="DGS did not accept this")
-    assert "title: The title contains a word we do not allow." in (reply.text or "")
+    assert "• Title: The title contains a word we do not allow." in (reply.text or "")
     await answer_prompt(world, dia, "Good bakery")
     assert await last_patch(world, link.id) == {"title": "Good bakery"}
 
