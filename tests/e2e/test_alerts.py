@@ -207,6 +207,38 @@ async def test_a_burst_of_three_payments_is_one_message(world: World) -> None:
     assert len(world.tg.sent_to(alice)) == 1
 
 
+async def test_alerts_that_wait_together_for_one_chat_go_out_as_one_message(
+    world: World,
+) -> None:
+    alice = world.user(419, "Alice")
+    roof, key = await make_link(world, alice)
+    choir, _ = await make_link(world, alice, title="Choir robes")
+    # A 502 puts the first alert back for a retry (5 s): the second queues behind it.
+    world.tg.inject("sendMessage", ServerError(), chat_id=alice.id)
+    await world.sandbox.add_charge(key, roof.id, 1000)
+    await world.tg.wait_for_request("sendMessage", lambda r: r.chat_id == alice.id and not r.ok)
+    await world.sandbox.add_charge(key, choir.id, 2000)
+    message = await world.tg.wait_for_message(alice.id, timeout=20)
+    roof_part, choir_part = message.content.split("\n\n")
+    assert roof_part.startswith(f"💰 Payment received: {rwf(1000)} for Church roof")
+    assert choir_part.startswith(f"💰 Payment received: {rwf(2000)} for Choir robes")
+    # One row per link: its card, named, and its mute switch.
+    rows = [[(b["text"], b["callback_data"]) for b in row] for row in message.buttons]
+    assert rows == [
+        [
+            ("📇 Church roof", callbacks.data(callbacks.LINK_CARD, roof.id)),
+            ("🔕 Mute", callbacks.data(callbacks.MUTE, roof.id)),
+        ],
+        [
+            ("📇 Choir robes", callbacks.data(callbacks.LINK_CARD, choir.id)),
+            ("🔕 Mute", callbacks.data(callbacks.MUTE, choir.id)),
+        ],
+    ]
+    await asyncio.sleep(4 * INTERVAL)
+    assert len(world.tg.sent_to(alice)) == 1
+    assert [row.state for row in await outbox(world)] == ["sent", "sent"]
+
+
 async def test_closed_links_get_a_note_and_are_no_longer_polled(world: World) -> None:
     alice = world.user(408, "Alice")
     tg, sandbox = world.tg, world.sandbox

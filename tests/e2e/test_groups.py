@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
 
 from tests.conftest import World, eventually
-from tests.fakes.telegram import FakeGroup, FakeMessage, FakeUser
+from tests.fakes.telegram import FakeGroup, FakeMessage, FakeUser, ServerError
 
 GROUP_ID = -1001234
 
@@ -277,6 +278,34 @@ async def test_plain_group_links_tell_the_group_and_names_can_be_hidden(
         GROUP_ID, lambda m: "Choir robes" in m.content and "Aline" not in m.content
     )
     assert "Jean" not in line.content
+
+
+async def test_group_lines_that_wait_together_are_one_message(
+    world: World, parish: Parish
+) -> None:
+    await parish.join()
+    link_ids = []
+    for text in ("/new 2000 Choir robes", "/new 500 Candles"):
+        mark = world.tg.mark()
+        await world.tg.send_text(parish.paul, text, chat=parish.group)
+        card = await world.tg.wait_for_message(GROUP_ID, lambda m: m.photo is not None, since=mark)
+        link_ids.append(str(card.buttons[-1][0]["callback_data"]).removeprefix("lk:"))
+    key = f"sk_test_tg_{parish.paul.id}"
+    # A 502 puts the first line back for a retry (5 s): the second waits behind it.
+    mark = world.tg.mark()
+    world.tg.inject("sendMessage", ServerError(), chat_id=GROUP_ID)
+    await world.sandbox.add_charge(key, link_ids[0], 2000, payer_name="Aline")
+    await world.tg.wait_for_request("sendMessage", lambda r: r.chat_id == GROUP_ID and not r.ok)
+    await world.sandbox.add_charge(key, link_ids[1], 500, payer_name="Jean")
+    line = await world.tg.wait_for_message(GROUP_ID, since=mark, timeout=20)
+    # In the group's language: Grace, who added the bot, reads French.
+    assert line.content.split("\n\n") == [
+        "🙏 Aline a payé 2\u202f000\xa0RWF pour Choir robes",
+        "🙏 Jean a payé 500\xa0RWF pour Candles",
+    ]
+    assert not line.buttons  # members only read
+    await asyncio.sleep(1)
+    assert [m for m in world.tg.sent_to(GROUP_ID) if m.revision > mark] == [line]
 
 
 async def test_only_an_admin_can_hide_names(world: World, parish: Parish) -> None:
