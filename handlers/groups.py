@@ -12,6 +12,7 @@ from telegram import ChatMember, ChatMemberUpdated, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 
+from bot.chat_migration import move_chat
 from bot.context import BotContext
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,7 @@ async def migrated(update: Update, context: BotContext) -> None:
     if message is None or message.migrate_to_chat_id is None:
         return
     old_id, new_id = message.chat.id, message.migrate_to_chat_id
-    await context.services.repo.migrate_chat(old_id, new_id)
-    context.application.migrate_chat_data(old_chat_id=old_id, new_chat_id=new_id)
+    await move_chat(context.application, context.services.repo, old_id, new_id)
     context.services.groups.forget(old_id)
     context.services.groups.forget(new_id)
     log.info("group %s is now supergroup %s", old_id, new_id)

@@ -39,6 +39,7 @@ from telegram.error import (
     TimedOut,
 )
 
+from bot.chat_migration import move_chat
 from bot.dgs.pacing import KeyPacer
 from bot.i18n import Translator
 from bot.notify.messages import (
@@ -201,8 +202,7 @@ class Sender:
             except ChatMigrated as exc:
                 new_chat_id = exc.new_chat_id
                 log.info("chat %s moved to %s: moving it and sending there", chat_id, new_chat_id)
-                await repo.migrate_chat(chat_id, new_chat_id)
-                self._app.migrate_chat_data(old_chat_id=chat_id, new_chat_id=new_chat_id)
+                await move_chat(self._app, repo, chat_id, new_chat_id)
                 chat_id = new_chat_id
                 continue
             except RetryAfter as exc:

@@ -729,8 +729,7 @@ class Repo:
         Covers links (where made, group), the group row (the old row's settings win over a
         row the new id may already have), the outbox, and the Telegram persistence tables
         (chat_data, conversation keys). The running Application keeps its own copy of
-        chat_data: the handler must also call ``application.migrate_chat_data(...)``, or the
-        old chat's data is written back under the old id on the next persistence run.
+        chat_data: callers go through ``bot.chat_migration.move_chat``, which moves both.
         """
         if old_id == new_id:
             return
