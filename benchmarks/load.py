@@ -21,6 +21,11 @@ The baseline, measured in the same run and the same way, is a bare python-telegr
 - ``poll``: PayLinks alone, with and without ~5,000 stored links, all due, so the notifier's
   poller works through a cycle while the users arrive; the second run is compared with the
   first.
+- ``plain`` (issue 19): plain replies only. Every user sends ``/start`` at once; once all are
+  answered, every user sends ``/help`` at once. Targets: median and p95 ≤ 1.3× the bare bot;
+  SQLite write transactions per 100 updates ≤ 20 (counted at the bot's database boundary,
+  ``Database.write_transactions``, reported beside the latencies; the notifier's own
+  periodic writes, about one a second, are in that count).
 
 PayLinks runs through ``bot.app.run_bot`` (auto-connect on) in a child process, like the bare
 bot: the peak RSS (VmHWM) is then the bot's alone, and the fake Bot API and the sandbox never
@@ -71,7 +76,10 @@ FIRST_USER = 10_000
 POLL_OWNER = 900_000  # owners of the seeded links; never send anything themselves
 KEY_PREFIX = "sk_test_tg_"  # bot.accounts.SANDBOX_KEY_PREFIX: what auto-connect gives a user
 LINK_GET = re.compile(r"/payment-links/[0-9a-f-]{36}$")
-START, NEW = "start", "new"
+START, NEW, HELP = "start", "new", "help"
+PLAIN_TARGET = 1.3
+PLAIN_MAX_WRITES = 20  # per 100 updates
+KIND_NAMES = {START: "/start", NEW: "/new (the QR card)", HELP: "/help"}
 
 
 # --------------------------------------------------------------------------- the bots
@@ -113,7 +121,27 @@ async def _serve_ours() -> None:
     from bot.config import load_settings
 
     _apply_variant(os.environ.get("BENCH_VARIANT", ""))
-    await run_bot(load_settings(), auto_connect=True)
+    await run_bot(load_settings(), auto_connect=True, on_started=_report_counts_on_sigusr1)
+
+
+async def _report_counts_on_sigusr1(app: Any) -> None:
+    """On SIGUSR1, write the database's write-transaction count (and the updates still in
+    hand) to ``BENCH_COUNTS``: the benchmark reads it between bursts."""
+    from bot.store.group_commit import group_commit
+
+    target = os.environ.get("BENCH_COUNTS")
+    if not target:
+        return
+    db = app.bot_data.services.db
+
+    def report() -> None:
+        busy = app.update_processor.waiting_keys + app.update_queue.qsize()
+        line = f"{db.write_transactions} {group_commit(db).flushes} {busy}\n"
+        scratch = Path(f"{target}.tmp")
+        scratch.write_text(line)
+        scratch.replace(target)  # whole or not at all
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, report)
 
 
 def _apply_variant(variant: str) -> None:
@@ -194,8 +222,16 @@ async def _serve_bare() -> None:
         .concurrent_updates(True)
         .build()
     )
+
+    async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.effective_message:
+            await update.effective_message.reply_text(
+                "/new <amount> <title> – a payment link\n/links – your links"
+            )
+
     app.add_handler(CommandHandler("start", start))
     app.add_handler(CommandHandler("new", new))
+    app.add_handler(CommandHandler("help", help_command))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -217,6 +253,7 @@ class Scenario:
     title: str
     slow_seconds: float = 0.0
     poll_links: int = 0
+    plain: bool = False  # /start for everyone, then /help for everyone (issue 19)
 
 
 @dataclass(frozen=True)
@@ -239,6 +276,8 @@ class Run:
     bot_cpu: float = math.nan  # CPU seconds the bot used in that window
     driver_cpu: float = math.nan  # … and the fake Bot API + sandbox (this process)
     notes: list[str] = field(default_factory=list)
+    # Plain scenario, PayLinks only: write transactions (all; group commits) per burst.
+    writes: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -250,6 +289,7 @@ class Outcome:
     runs: list[Run] = field(default_factory=list)
 
     def expected(self, users: set[int] | None = None) -> int:
+        # Two updates per user in every scenario: /start and /new, or /start and /help.
         return 2 * len(users if users is not None else self.users) * len(self.runs)
 
     def answered(self, users: set[int] | None = None, kind: str | None = None) -> int:
@@ -289,7 +329,6 @@ async def seed_poll_links(sandbox: Any, base_url: str, data_dir: Path, links: in
     """``links`` sandbox links over 50 owners, stored in the bot's database as due now."""
     from bot.config import load_settings
     from bot.services import open_services
-    from bot.store.secrets import key_fingerprint
 
     settings = load_settings(
         _env_file=None,
@@ -307,7 +346,7 @@ async def seed_poll_links(sandbox: Any, base_url: str, data_dir: Path, links: in
             sandbox.seed_links(key, links // owners, title=f"Stall {index}")
             await services.repo.save_credential(owner, key)
             found = [link async for link in services.dgs.iter_links(key)]
-            fingerprint = key_fingerprint(key)
+            fingerprint = services.repo.key_fingerprint(key)
             async with services.db.transaction() as conn:
                 for link in found:
                     await services.repo.upsert_link(
@@ -464,6 +503,128 @@ async def measure(
     return run
 
 
+async def read_counts(child: ChildBot, path: Path) -> tuple[int, int, int]:
+    """(write transactions, group commits, updates in hand) from a PayLinks child."""
+    path.unlink(missing_ok=True)  # noqa: ASYNC240 - a tiny local file
+    os.kill(child.pid, signal.SIGUSR1)
+
+    async def reported() -> bool:
+        return path.exists()  # noqa: ASYNC240 - a tiny local file
+
+    await until(reported, 10, child, "reading the write count")
+    text = path.read_text()  # noqa: ASYNC240 - a tiny local file
+    writes, flushes, busy = (int(part) for part in text.split())
+    return writes, flushes, busy
+
+
+async def settled_counts(child: ChildBot, path: Path) -> tuple[int, int]:
+    """The counts once every update the bot took has finished its turn (persistence too)."""
+    while True:
+        writes, flushes, busy = await read_counts(child, path)
+        if not busy:
+            return writes, flushes
+        await asyncio.sleep(0.02)
+
+
+async def measure_plain(
+    contender: Contender, users: list[int], args: argparse.Namespace, number: int
+) -> Run:
+    """The plain scenario: /start from everyone at once, then /help from everyone at once."""
+    run = Run()
+    ours = contender.serve == "ours"
+    with tempfile.TemporaryDirectory(prefix="paylinks-load-") as tmp:
+        workdir = Path(tmp)
+        counts = workdir / "counts"
+        from bot.sandbox import Sandbox
+
+        async with FakeTelegram(token=TOKEN) as tg, Sandbox(test_mode=False) as sandbox:
+            env = {
+                "TELEGRAM_BOT_TOKEN": TOKEN,
+                "TELEGRAM_API_BASE_URL": tg.base_url,
+                "DGS_API_BASE_URL": sandbox.api_base_url,
+                "BOT_DATA_DIR": str(workdir / "data"),
+                "LOG_LEVEL": "WARNING",
+                "BENCH_VARIANT": contender.variant,
+                "BENCH_STUB_SNIFFIO": "1" if args.stub_sniffio else "",
+                "BENCH_COUNTS": str(counts),
+            }
+            profile = profile_path(args, SCENARIOS["plain"], contender, number)
+            if profile is not None:
+                env["BENCH_PROFILE"] = str(profile)
+            argv = [str(SCRIPT), "--serve", contender.serve]
+            async with ChildBot(argv, env, workdir / "bot.log", cwd=workdir) as child:
+
+                async def polling() -> bool:
+                    return bool(tg.calls("getUpdates"))
+
+                await until(polling, 60, child, "starting")
+                warm = tg.user(WARM_USER, "Warm")
+                await tg.send_text(warm, "/start")
+                await tg.send_text(warm, "/help")
+
+                async def warmed() -> bool:
+                    return len(replies(tg, WARM_USER)[0]) >= 2
+
+                await until(warmed, 60, child, "warming up")
+                run.ready = child.memory()
+                people = {user: tg.user(user, f"Vendor {user}") for user in users}
+                queued: dict[tuple[int, str], float] = {}
+                began = time.monotonic()
+                bot_cpu, driver_cpu = child.cpu(), cpu_seconds(os.getpid())
+                for kind, text in ((START, "/start"), (HELP, "/help")):
+                    before = await settled_counts(child, counts) if ours else (0, 0)
+                    sent = {user: len(replies(tg, user)[0]) for user in users}
+                    for user in users:
+                        await tg.send_text(people[user], text)
+                        queued[user, kind] = time.time()
+
+                    async def burst_answered(sent: dict[int, int] = sent) -> bool:
+                        return all(len(replies(tg, u)[0]) > sent[u] for u in users)
+
+                    try:
+                        await until(burst_answered, args.timeout, child, f"answering {text}")
+                    except RuntimeError as exc:
+                        run.notes.append(str(exc).splitlines()[0])
+                    for user in users:
+                        texts = [r for r in replies(tg, user)[0] if r.ok]
+                        if len(texts) > sent[user]:
+                            run.latency[user, kind] = texts[sent[user]].time - queued[user, kind]
+                    if ours:
+                        after = await settled_counts(child, counts)
+                        run.writes[text] = (after[0] - before[0], after[1] - before[1])
+                run.window = time.monotonic() - began
+                run.bot_cpu = child.cpu() - bot_cpu
+                run.driver_cpu = cpu_seconds(os.getpid()) - driver_cpu
+                run.end = child.memory()
+            for user in users:
+                texts, photos = replies(tg, user)
+                run.wrong += sum(1 for r in texts + photos if not r.ok)
+            if child.returncode not in (0, None):
+                run.notes.append(f"the bot exited with {child.returncode}")
+    return run
+
+
+def print_writes(outcomes: Sequence[Outcome], users: int) -> None:
+    print(
+        "  SQLite write transactions per 100 updates (all, at the bot's database boundary;"
+        " of them group commits)"
+    )
+    for outcome in outcomes:
+        for number, run in enumerate(outcome.runs, 1):
+            if not run.writes:
+                continue
+            parts = [
+                f"{what} {total * 100 / users:.0f} ({flushes * 100 / users:.0f})"
+                for what, (total, flushes) in run.writes.items()
+            ]
+            worst = max(total * 100 / users for total, _ in run.writes.values())
+            verdict_text = "yes" if worst <= PLAIN_MAX_WRITES else "NO"
+            print(
+                f"    {outcome.label:<38} run {number}: {', '.join(parts)};"
+                f" ≤ {PLAIN_MAX_WRITES}: {verdict_text}"
+            )
+
+
 # --------------------------------------------------------------------------- reporting
 
 
@@ -476,7 +637,11 @@ def _x(value: float) -> str:
 
 
 def print_table(
-    outcomes: Sequence[Outcome], baseline: Outcome, users: set[int] | None, heading: str
+    outcomes: Sequence[Outcome],
+    baseline: Outcome,
+    users: set[int] | None,
+    heading: str,
+    kinds: Sequence[str] = (START, NEW),
 ) -> None:
     print(f"  {heading}")
     print(
@@ -492,7 +657,8 @@ def print_table(
             f"{_ms(stats.median):>11} {_ms(stats.p95):>11} {_ms(stats.max):>11}"
             f"   {_x(ratio(stats.median, base.median)):>7} {_x(ratio(stats.p95, base.p95)):>7}"
         )
-        for kind, name in ((START, "/start"), (NEW, "/new (the QR card)")):
+        for kind in kinds:
+            name = KIND_NAMES[kind]
             part = outcome.stats(users, kind)
             print(
                 f"      {name:<36} {part.count:>9} {_ms(part.median):>11} {_ms(part.p95):>11}"
@@ -524,15 +690,17 @@ def print_resources(outcomes: Sequence[Outcome]) -> None:
             print(f"  note ({outcome.label}): {outcome.wrong} unexpected or failed replies")
 
 
-def verdict(outcome: Outcome, baseline: Outcome, users: set[int] | None) -> str:
+def verdict(
+    outcome: Outcome, baseline: Outcome, users: set[int] | None, target: float = TARGET
+) -> str:
     mine, base = outcome.stats(users), baseline.stats(users)
     checks = [
         (
             "every update answered",
             outcome.answered(users) == outcome.expected(users) and not outcome.wrong,
         ),
-        (f"median ≤ {TARGET}×", ratio(mine.median, base.median) <= TARGET),
-        (f"p95 ≤ {TARGET}×", ratio(mine.p95, base.p95) <= TARGET),
+        (f"median ≤ {target}×", ratio(mine.median, base.median) <= target),
+        (f"p95 ≤ {target}×", ratio(mine.p95, base.p95) <= target),
     ]
     return ", ".join(f"{name}: {'yes' if ok else 'NO'}" for name, ok in checks)
 
@@ -556,6 +724,9 @@ SCENARIOS = {
     "base": Scenario("base", "all users at once"),
     "slow": Scenario("slow", "the provider holds every call of half the users for {slow} s"),
     "poll": Scenario("poll", "PayLinks while its poller works through {links} due links"),
+    "plain": Scenario(
+        "plain", "plain replies: everyone sends /start at once, then /help at once", plain=True
+    ),
 }
 
 
@@ -587,7 +758,10 @@ async def run_scenario(scenario: Scenario, args: argparse.Namespace) -> None:
     for number in range(args.rounds):
         # Alternate the order, so a slow patch of the machine does not always hit one side.
         for contender in contenders if number % 2 == 0 else contenders[::-1]:
-            run = await measure(contender, scenario, users, args, number)
+            if scenario.plain:
+                run = await measure_plain(contender, users, args, number)
+            else:
+                run = await measure(contender, scenario, users, args, number)
             outcomes[contender].runs.append(run)
 
     listed = [outcomes[c] for c in contenders]
@@ -598,13 +772,15 @@ async def run_scenario(scenario: Scenario, args: argparse.Namespace) -> None:
             (fast, "users the provider answers at once (fast half)"),
             (set(users) - fast, f"users it holds {scenario.slow_seconds:g} s (slow half)"),
         ]
+    kinds = (START, HELP) if scenario.plain else (START, NEW)
     for judged, heading in groups:
-        print_table(listed, listed[0], judged, heading)
+        print_table(listed, listed[0], judged, heading, kinds)
     judged, what = groups[0]
+    target = PLAIN_TARGET if scenario.plain else TARGET
     for subject, base in pairs:
         print(
             f"  {subject.label} vs {base.label}, {what}: "
-            f"{verdict(outcomes[subject], outcomes[base], judged)}"
+            f"{verdict(outcomes[subject], outcomes[base], judged, target)}"
         )
         if scenario.poll_links:
             mine, theirs = outcomes[subject].stats(), outcomes[base].stats()
@@ -612,6 +788,8 @@ async def run_scenario(scenario: Scenario, args: argparse.Namespace) -> None:
                 f"    added by the poller: median {(mine.median - theirs.median) * 1000:+.0f} ms,"
                 f" p95 {(mine.p95 - theirs.p95) * 1000:+.0f} ms per update"
             )
+    if scenario.plain:
+        print_writes(listed, len(users))
     print_resources(listed)
     for contender in contenders:
         for number in range(args.rounds):
@@ -634,6 +812,7 @@ async def main(args: argparse.Namespace) -> None:
             template.title.format(slow=args.slow_seconds, links=args.poll_links),
             slow_seconds=args.slow_seconds if name == "slow" else 0.0,
             poll_links=args.poll_links if name == "poll" else 0,
+            plain=template.plain,
         )
         print(f"\n== {scenario.name}: {scenario.title}")
         await run_scenario(scenario, args)
@@ -646,7 +825,7 @@ def _parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--scenarios",
         type=lambda text: [part for part in text.split(",") if part],
         default=["base", "slow", "poll"],
-        help="comma-separated: base, slow, poll (default: all)",
+        help="comma-separated: base, slow, poll, plain (default: base, slow, poll)",
     )
     parser.add_argument("--slow-seconds", type=float, default=2.0)
     parser.add_argument("--poll-links", type=int, default=5000)

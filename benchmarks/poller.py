@@ -45,7 +45,6 @@ from bot.notify.poller import Poller, PollerConfig
 from bot.sandbox.store import SandboxStore
 from bot.services import open_services
 from bot.store.db import decode_json
-from bot.store.secrets import key_fingerprint
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 CPU_TARGET = 1.5
@@ -226,7 +225,7 @@ async def _run(
         seeded_at = time.monotonic()
         for owner, key in enumerate(keys, start=1):
             await repo.save_credential(owner, key)
-            fingerprint = key_fingerprint(key)
+            fingerprint = services.repo.key_fingerprint(key)
             async with services.db.transaction() as conn:
                 for index, link_id in enumerate(link_ids[key]):
                     link = Link(

@@ -114,12 +114,15 @@ async def _run_bot(settings: Settings, *, with_sandbox: bool, port: int) -> None
     from telegram.error import InvalidToken, NetworkError
 
     from bot.app import run_bot
+    from bot.store.datadir import DataDirBusyError
+    from bot.store.db import DatabaseError
     from bot.store.secrets import EncryptionKeyError
 
     try:
         await run_bot(settings, with_sandbox=with_sandbox, sandbox_port=port)
-    except EncryptionKeyError as exc:
-        raise _StartupError(str(exc)) from None
+    except (EncryptionKeyError, DataDirBusyError, DatabaseError) as exc:
+        # One line, whatever SQLite or a migration put in the message.
+        raise _StartupError(" ".join(str(exc).split())) from None
     except OSError as exc:
         # Almost always BOT_DATA_DIR: not a directory, not writable, or the disk is full.
         raise _StartupError(

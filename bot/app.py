@@ -26,9 +26,12 @@ from bot import health
 from bot.concurrency import OrderedUpdateProcessor
 from bot.config import Settings
 from bot.context import CONTEXT_TYPES, BotContext, BotData
+from bot.logs import SECRETS
 from bot.notify import start_notifier
 from bot.services import Services, open_services
+from bot.store.datadir import hold_data_dir
 from bot.store.persistence import SQLitePersistence
+from bot.updates_request import UpdatesRequest
 from handlers.commands import publish_commands
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,9 @@ def reply_limiter() -> AIORateLimiter:
 def build_application(settings: Settings, services: Services) -> PayLinksApp:
     """An Application wired to ``services``, with every handler registered."""
     from handlers import register  # handlers import bot; bot imports handlers only here
+    from handlers.connect import awaits_key
+
+    updates_request = UpdatesRequest(read_timeout=POLL_TIMEOUT_SECONDS + 10)
 
     base_url = settings.telegram_api_base_url
     app: PayLinksApp = (
@@ -69,11 +75,13 @@ def build_application(settings: Settings, services: Services) -> PayLinksApp:
         .persistence(SQLitePersistence(services.db))
         .rate_limiter(reply_limiter())
         .request(HTTPXRequest(connection_pool_size=64, read_timeout=15, write_timeout=30))
-        .get_updates_request(HTTPXRequest(read_timeout=POLL_TIMEOUT_SECONDS + 10))
+        .get_updates_request(updates_request)
         .build()
     )
     app.bot_data.services = services
     register(app)
+    # Texts sent while a key is awaited are secrets before PTB logs them (bot/updates_request).
+    updates_request.awaits_key = lambda user_id: awaits_key(app.user_data.get(user_id))
     return app
 
 
@@ -85,6 +93,12 @@ class BotRun:
     started: asyncio.Event = field(default_factory=asyncio.Event)
     app: PayLinksApp | None = None
     sandbox_url: str | None = None
+
+
+@contextlib.asynccontextmanager
+async def _held_data_dir(settings: Settings) -> AsyncIterator[None]:
+    with hold_data_dir(settings.bot_data_dir):
+        yield
 
 
 @contextlib.asynccontextmanager
@@ -123,6 +137,8 @@ async def run_bot(
     run = run or BotRun()
     sandbox_mode = with_sandbox if auto_connect is None else auto_connect
     async with (
+        # First: a second bot on this folder must stop before it touches anything in it.
+        _held_data_dir(settings),
         _maybe_sandbox(settings, with_sandbox, sandbox_port) as sandbox_api,
         open_services(
             settings,
@@ -132,6 +148,8 @@ async def run_bot(
         ) as services,
     ):
         run.sandbox_url = sandbox_api
+        await services.accounts.log_lost_operator_links()
+        SECRETS.add(*await services.repo.stored_api_keys())  # keys of any shape: never logged
         app = build_application(settings, services)
         async with app:  # initialize (loads persistence) … shutdown
             await app.start()

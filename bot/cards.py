@@ -17,7 +17,8 @@ TELEGRAM_CAPTION_LIMIT = 1024
 
 
 def amount_line(link: Link, tr: Translator) -> str:
-    """``RWF 50,000``, ``RWF 500 – 100,000``, ``from RWF 500`` or ``any amount (RWF)``."""
+    """``RWF 50,000``, ``RWF 500 – 100,000``, ``from RWF 500`` or ``any amount (RWF)``: plain
+    text (a button label), escaped by whoever puts it in HTML."""
     language = tr.language
     currency = link.currency
     if link.is_fixed and link.amount is not None:
@@ -25,12 +26,12 @@ def amount_line(link: Link, tr: Translator) -> str:
     low = format_amount(link.min_amount, currency, language) if link.min_amount else None
     high = format_amount(link.max_amount, currency, language) if link.max_amount else None
     if low and high:
-        return tr("amount-range", low=low, high=high)
+        return tr.plain("amount-range", low=low, high=high)
     if low:
-        return tr("amount-from", low=low)
+        return tr.plain("amount-from", low=low)
     if high:
-        return tr("amount-up-to", high=high)
-    return tr("amount-any", currency=currency)
+        return tr.plain("amount-up-to", high=high)
+    return tr.plain("amount-any", currency=currency)
 
 
 def methods_line(payment_types: list[str], tr: Translator) -> str:

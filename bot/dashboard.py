@@ -28,7 +28,6 @@ from bot.linkservice import LinkService
 from bot.money import babel_locale, format_amount
 from bot.store.models import StoredCharge, StoredLink
 from bot.store.repo import Repo
-from bot.store.secrets import key_fingerprint
 from bot.telegram_text import MESSAGE_LIMIT, shorten, shorten_plain
 
 LIST_TTL_SECONDS = 30.0
@@ -81,7 +80,7 @@ class LinkLister:
 
         ``fresh`` reads the provider even when a recent list is at hand.
         """
-        fingerprint = key_fingerprint(api_key)
+        fingerprint = self._repo.key_fingerprint(api_key)
         cached = self._cache.get(fingerprint)
         if (
             cached is not None
@@ -108,7 +107,7 @@ class LinkLister:
 
     def forget(self, api_key: str) -> None:
         """The key's links changed (edit, archive): the next read goes to the provider."""
-        self._cache.pop(key_fingerprint(api_key), None)
+        self._cache.pop(self._repo.key_fingerprint(api_key), None)
 
     async def _learn(self, links: Sequence[Link], *, api_key: str, user_id: int) -> None:
         known = {stored.link_id: stored for stored in await self._repo.links_of_user(user_id)}

@@ -5,18 +5,29 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from bot.bounded import LRUDict
 from bot.store.models import Group
 from bot.store.repo import Repo
 
 ADMIN_CACHE_SECONDS = 300  # the issue allows at most 5 minutes
+# Groups and (group, user) admin answers kept in memory; the least recently used go first.
+GROUP_CACHE_SIZE = 10_000
+ADMIN_CACHE_SIZE = 10_000
 
 
 class GroupDirectory:
-    def __init__(self, repo: Repo, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        repo: Repo,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_groups: int = GROUP_CACHE_SIZE,
+        max_admins: int = ADMIN_CACHE_SIZE,
+    ) -> None:
         self._repo = repo
         self._clock = clock
-        self._groups: dict[int, Group | None] = {}
-        self._admins: dict[tuple[int, int], tuple[bool, float]] = {}
+        self._groups: LRUDict[int, Group | None] = LRUDict(max_groups)
+        self._admins: LRUDict[tuple[int, int], tuple[bool, float]] = LRUDict(max_admins)
 
     async def get(self, chat_id: int) -> Group | None:
         if chat_id not in self._groups:
@@ -32,7 +43,10 @@ class GroupDirectory:
     def cached_admin(self, chat_id: int, user_id: int) -> bool | None:
         """The last answer to "is this user an admin here?", if younger than 5 minutes."""
         entry = self._admins.get((chat_id, user_id))
-        if entry is None or self._clock() - entry[1] > ADMIN_CACHE_SECONDS:
+        if entry is None:
+            return None
+        if self._clock() - entry[1] > ADMIN_CACHE_SECONDS:
+            del self._admins[(chat_id, user_id)]
             return None
         return entry[0]
 

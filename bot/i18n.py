@@ -134,6 +134,11 @@ class Translator:
         """A message with plural forms; ``count`` is also available as ``{count}``."""
         return _fill(self._translations.ngettext(key, key, count), {"count": count, **params})
 
+    def plain(self, key: str, /, **params: Any) -> str:
+        """A message for plain text (a button label, an alert), its values put in as they
+        are: escaping there would show ``Tom &amp; Jerry``."""
+        return _fill(self._translations.gettext(key), params, html=False)
+
     @cached_property
     def babel_locale(self) -> str:
         return self.language
@@ -142,9 +147,11 @@ class Translator:
         return f"Translator({self.language!r})"
 
 
-def _fill(template: str, params: Mapping[str, Any]) -> str:
+def _fill(template: str, params: Mapping[str, Any], *, html: bool = True) -> str:
     safe = {
-        name: value if isinstance(value, Markup) or not isinstance(value, str) else escape(value)
+        name: value
+        if not html or isinstance(value, Markup) or not isinstance(value, str)
+        else escape(value)
         for name, value in params.items()
     }
     try:

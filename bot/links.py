@@ -41,6 +41,9 @@ METADATA_MAX_BYTES = 4096
 # so the vendor's part must leave room for it under the provider's 4 KiB.
 METADATA_REF_HEADROOM = 128
 METADATA_USER_MAX_BYTES = METADATA_MAX_BYTES - METADATA_REF_HEADROOM
+# Objects and lists inside each other: reference data needs few levels, and a deep one would
+# reach Python's recursion limit in the JSON parser (2000 levels fit in 4 KB).
+METADATA_MAX_DEPTH = 8
 
 DEFAULT_COLLECT = {"collect_phone": True, "collect_name": True, "collect_address": False}
 
@@ -68,6 +71,8 @@ DRAFT_ERROR_CODES: tuple[str, ...] = (
     "draft-metadata-duplicate-key",
     "draft-metadata-reserved-key",
     "draft-metadata-too-large",
+    "draft-url-credentials",
+    "draft-metadata-too-deep",
 )
 """Every code a ``DraftError`` can carry; amount fields also carry ``money.AMOUNT_ERROR_CODES``."""
 
@@ -216,12 +221,16 @@ def _is_https_url(url: str) -> bool:
 
 
 def clean_https_url(text: str, field: str = "redirect_url") -> str:
-    """An absolute ``https://`` URL with a dotted host name."""
+    """An absolute ``https://`` URL with a dotted host name, and no user or password in it
+    (``https://user:pw@host`` would show them to every payer)."""
     url = text.strip()
     if not url or len(url) > URL_MAX or any(ch.isspace() for ch in url):
         raise DraftError(field, "draft-url-invalid")
-    scheme = urlsplit(url).scheme.lower()
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
     if scheme == "https":
+        if "@" in parts.netloc:
+            raise DraftError(field, "draft-url-credentials")
         if not _is_https_url(url):
             raise DraftError(field, "draft-url-invalid")
         return url
@@ -300,16 +309,43 @@ def _refuse_constant(name: str) -> Any:
     raise DraftError("metadata", "draft-metadata-invalid")
 
 
+def _nested_deeper_than(source: str, limit: int) -> bool:
+    """Whether JSON text opens more than ``limit`` objects or lists inside each other; read
+    before parsing, so that no depth reaches the parser's recursion."""
+    depth = 0
+    in_string = escaped = False
+    for ch in source:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
+
+
 def parse_metadata(text: str, client_ref_key: str = CLIENT_REF_KEY) -> dict[str, Any]:
     """A JSON object, or ``key=value`` lines (values kept as strings).
 
-    Keys must be non-empty and unique; the client's own reference key is reserved; the
-    result must fit the provider's 4 KiB with room left for the client's reference.
+    Keys must be non-empty and unique; the client's own reference key is reserved; at most
+    ``METADATA_MAX_DEPTH`` levels; the result must fit the provider's 4 KiB with room left
+    for the client's reference.
     """
     source = text.strip()
     if not source:
         raise DraftError("metadata", "draft-metadata-invalid")
     if source.startswith(("{", "[", '"')):
+        if _nested_deeper_than(source, METADATA_MAX_DEPTH):
+            raise DraftError("metadata", "draft-metadata-too-deep", max=METADATA_MAX_DEPTH)
         try:
             parsed = json.loads(
                 source, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant

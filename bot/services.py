@@ -57,10 +57,13 @@ async def open_services(
     )
     vault = KeyVault(key)
     db = await Database.open(settings.database_path)
+    links: LinkService | None = None
     try:
         repo = Repo(db, vault)
         # A wrong key must stop us before anything writes a row with it.
         await repo.verify_vault()
+        operator_key = settings.dgs_api_key
+        await repo.upgrade_fingerprints([operator_key.get_secret_value()] if operator_key else [])
         async with DGSClient(
             dgs_base_url or settings.dgs_api_base_url,
             requests_per_second_per_key=settings.dgs_requests_per_second,
@@ -82,4 +85,7 @@ async def open_services(
                 sandbox_mode=sandbox_mode,
             )
     finally:
+        if links is not None:
+            # Links still unrecorded get one last try while the database is open.
+            await links.close()
         await db.close()

@@ -5,26 +5,42 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+from bot.bounded import LRUDict
 from bot.config import Settings
 from bot.i18n import match_language
+from bot.store.group_commit import group_commit
 from bot.store.models import User
 from bot.store.repo import Repo
+
+# Users whose rows stay in memory; one not seen for a while costs one read when they return.
+USER_CACHE_SIZE = 10_000
 
 
 class UserDirectory:
     """Caches user rows; writes only when a user is new, comes back, or changes a setting."""
 
-    def __init__(self, repo: Repo, settings: Settings) -> None:
+    def __init__(self, repo: Repo, settings: Settings, *, max_size: int = USER_CACHE_SIZE) -> None:
         self._repo = repo
         self._settings = settings
-        self._known: dict[int, User] = {}
+        self._known: LRUDict[int, User] = LRUDict(max_size)
 
     async def seen(self, user_id: int) -> User:
-        """The user's row, created (or re-activated after a block) on first sight."""
+        """The user's row, created (or re-activated after a block) on first sight.
+
+        A known, active user costs no write: a read when they are not in memory, else
+        nothing. A new or returning one is written in the database's next group commit,
+        shared with the other updates of the moment, and is on disk when this returns (the
+        update's handler may write rows that refer to it).
+        """
         user = self._known.get(user_id)
+        if user is None:
+            user = await self._repo.get_user(user_id)
         if user is None or not user.active:
-            user = await self._repo.upsert_user_seen(user_id)
-            self._known[user_id] = user
+            repo = self._repo
+            user = await group_commit(repo.db).run(
+                lambda conn: repo.upsert_user_seen(user_id, conn=conn)
+            )
+        self._known[user_id] = user
         return user
 
     def language_of(self, user: User | None, telegram_code: str | None) -> str:

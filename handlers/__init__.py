@@ -1,8 +1,9 @@
 """Handler registration, in the order PTB tries them.
 
-Group -1 runs before everything else for every update (gates that never answer); group 0
-holds the flows, where the first matching handler wins, so conversations come before the
-plain commands they share words with; group 1 runs after every update.
+Groups -3 to -1 run before everything else for every update (gates that never answer); group
+0 holds the flows, where the first matching handler wins, so conversations come before the
+plain commands they share words with (its head: the group key guard, then the gate that stops
+edited messages); group 1 runs after every update.
 """
 
 from __future__ import annotations
@@ -20,18 +21,37 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import connect, create, drive, errors, gates, groups, language, settings, start
+from handlers import (
+    connect,
+    create,
+    drive,
+    edits,
+    errors,
+    gates,
+    groups,
+    language,
+    settings,
+    start,
+)
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    # Gates: remember the user and pick the update's language.
+    # Gates: any other command or a button ends a pending /connect (in a group of its own, as
+    # the first matching handler of a group is the only one to run there; before the editor's
+    # gate in -2); remember the user and pick the update's language.
+    app.add_handler(TypeHandler(Update, connect.end_key_wait), group=-3)
     app.add_handler(TypeHandler(Update, gates.track_user), group=-1)
 
-    # Accounts: /connect and /disconnect are conversations (they wait for a key or a yes).
-    app.add_handler(connect.connect_conversation())
-    app.add_handler(connect.disconnect_conversation())
-    # A key pasted in a group is deleted wherever we can see it.
+    # A key pasted in a group is deleted wherever we can see it, even in an edited message.
     app.add_handler(MessageHandler(connect.GROUP_KEY_FILTER, connect.key_in_group))
+    # Nothing else acts on an edited message (a private edited command gets one line).
+    app.add_handler(edits.edit_gate())
+
+    # Accounts: /connect waits for a key (the next private text, taken before any flow sees
+    # it); /disconnect is a conversation waiting for a yes.
+    for handler in connect.connect_handlers(app):
+        app.add_handler(handler)
+    app.add_handler(connect.disconnect_conversation())
 
     # The create form (/new, /newlink, New link, Duplicate) and quick create (/new 5000 Rent).
     # Buttons of a form nobody is filling any more answer "this form is closed".

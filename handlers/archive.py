@@ -76,7 +76,7 @@ def _bold(escaped: str) -> Markup:
 
 async def confirm(update: Update, context: BotContext) -> None:
     """**Yes, archive**: DELETE once, then the card says the link is archived."""
-    press = await link_press(update, context, CONFIRM)
+    press = await link_press(update, context, CONFIRM, fresh=True)
     if press is None:
         return
     tr = context.tr

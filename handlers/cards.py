@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
+from telegram.error import TelegramError
 
 from bot import callbacks, qr
 from bot.cards import amount_line, qr_caption
@@ -11,6 +14,8 @@ from bot.context import BotContext
 from bot.dgs.models import Link
 from bot.i18n import Translator
 from bot.urls import url_button_allowed
+
+log = logging.getLogger(__name__)
 
 
 def qr_card_keyboard(
@@ -57,5 +62,35 @@ async def send_qr_card(
         chat_id, png, caption=caption, parse_mode=ParseMode.HTML, reply_markup=keyboard
     )
     if message.photo:
-        await repo.set_qr_file_id(link.id, content_hash, message.photo[-1].file_id)
+        try:
+            await repo.set_qr_file_id(link.id, content_hash, message.photo[-1].file_id)
+        except Exception:
+            # Only a cache: the card is out; next time the picture is uploaded again.
+            log.warning("link %s: could not keep the card's file id", link.id, exc_info=True)
     return message
+
+
+async def send_link_card(
+    context: BotContext, chat_id: int, link: Link, *, tr: Translator | None = None
+) -> Message | None:
+    """A link that exists reaches the chat: its QR card, or, when the picture cannot be made
+    or sent, the same card as text (title, amount, URL, the same buttons). Never raises: the
+    caller must not turn this into "try again", which would make a second link. None when
+    Telegram took neither."""
+    try:
+        return await send_qr_card(context, chat_id, link, tr=tr)
+    except Exception:
+        log.warning(
+            "link %s: QR card not sent to %s; sending it as text", link.id, chat_id, exc_info=True
+        )
+    tr = tr or context.tr
+    try:
+        return await context.bot.send_message(
+            chat_id,
+            qr_caption(link, tr),
+            parse_mode=ParseMode.HTML,
+            reply_markup=qr_card_keyboard(link, tr, demo_mode=context.services.settings.demo_mode),
+        )
+    except TelegramError:
+        log.warning("link %s: text card not sent to %s either", link.id, chat_id, exc_info=True)
+        return None

@@ -1,7 +1,15 @@
 """``/connect`` and ``/disconnect``: a vendor's own provider key, kept encrypted.
 
-/connect ──► ASK_KEY ──(key pasted: deleted at once, checked with one list call)──► END
+/connect ──► a key is awaited ──(the next private text: deleted at once, checked with one list
+             call: stored, or refused)──► over
 /disconnect ──► CONFIRM_DISCONNECT ──(Yes / No)──► END
+
+Waiting for a key is not a ConversationHandler state but a mark in ``user_data`` (persisted)
+with the time /connect was sent, because it must end on things a conversation in group 0
+never sees: any other command or any button (``end_key_wait``, a gate before every flow),
+10 minutes idle (checked on every message, so a restart does not revive it). While it lasts,
+the user's private text is the key: ``AwaitingKey`` lets the key handler take it first, and
+``bot.updates_request`` has the log redactor know that text before PTB logs the update.
 """
 
 from __future__ import annotations
@@ -9,27 +17,33 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from typing import Final
+import time
+from collections.abc import Mapping
+from typing import Any, Final
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import (
+    Application,
+    BaseHandler,
     CallbackQueryHandler,
     CommandHandler,
     ConversationHandler,
+    JobQueue,
     MessageHandler,
     filters,
 )
 
 from bot.context import BotContext
 from bot.dgs.errors import AuthError, DGSError, ForbiddenError
+from bot.logs import SECRETS
+from bot.notify import watch_key
 from bot.store.secrets import key_last4
 from handlers.common import conversation
 
 log = logging.getLogger(__name__)
 
-ASK_KEY: Final = "connect:ask_key"
 CONFIRM_DISCONNECT: Final = "connect:confirm_disconnect"
 DISCONNECT_YES = "disconnect:yes"
 DISCONNECT_NO = "disconnect:no"
@@ -37,67 +51,172 @@ DISCONNECT_NO = "disconnect:no"
 # What a pasted provider key looks like (live or test); used to spot keys pasted in groups.
 KEY_PATTERN = re.compile(r"\bsk_[A-Za-z0-9_\-]{8,}")
 
+# user_data: {"since": when /connect was sent (epoch s), "language": to say it timed out}.
+KEY_WAIT: Final = "connect_wait"
+# How long a /connect waits for the key (module-level so a test can shorten it).
+KEY_WAIT_SECONDS: float = 600
+# Commands that do not end the wait: /connect starts it again, /cancel ends it in words.
+_OWN_COMMANDS: Final = frozenset({"connect", "cancel"})
+_COMMAND: Final = re.compile(r"/([A-Za-z0-9_]+)")
 
-async def connect(update: Update, context: BotContext) -> str | int:
-    """Asks for the API key (private chats only); next: ASK_KEY."""
+
+def awaits_key(user_data: Mapping[str, Any] | None, now: float | None = None) -> bool:
+    """Whether the next private text of this user is the key they were asked for."""
+    wait = (user_data or {}).get(KEY_WAIT)
+    since = wait.get("since") if isinstance(wait, dict) else None
+    if not isinstance(since, (int, float)):
+        return False
+    return (time.time() if now is None else now) - since < KEY_WAIT_SECONDS
+
+
+class AwaitingKey(filters.MessageFilter):
+    """A private message from someone a key is awaited from (their ``user_data`` mark)."""
+
+    def __init__(self, user_data: Mapping[int, Mapping[str, Any]]) -> None:
+        super().__init__(name="awaiting_key")
+        self._user_data = user_data
+
+    def filter(self, message: Message) -> bool:
+        user = message.from_user
+        return (
+            user is not None
+            and message.chat.type == ChatType.PRIVATE
+            and awaits_key(self._user_data.get(user.id))
+        )
+
+
+def _stop_waiting(context: BotContext) -> bool:
+    """Ends the wait for a key; whether one was awaited."""
+    if context.user_data is None:
+        return False
+    return context.user_data.pop(KEY_WAIT, None) is not None
+
+
+async def end_key_wait(update: object, context: BotContext) -> None:
+    """Gate before every flow: any other command, or any button, ends a pending /connect, so
+    the text that follows (a form title, an editor value) is never read as a key."""
+    if not isinstance(update, Update) or KEY_WAIT not in (context.user_data or {}):
+        return
+    if update.callback_query is not None:
+        _stop_waiting(context)
+        return
+    message = update.message  # an edited message is acted on by nobody (handlers/edits.py)
+    command = _COMMAND.match(message.text or "") if message is not None else None
+    if command is not None and command.group(1).lower() not in _OWN_COMMANDS:
+        _stop_waiting(context)
+
+
+async def connect(update: Update, context: BotContext) -> None:
+    """Asks for the API key (private chats only) and waits for it."""
     message = update.effective_message
     chat = update.effective_chat
-    if message is None or chat is None:
-        return ConversationHandler.END
+    user = update.effective_user
+    if message is None or chat is None or user is None:
+        return
     if chat.type != ChatType.PRIVATE:
         await message.reply_text(context.tr("connect-private-only"))
-        return ConversationHandler.END
+        return
+    since = time.time()
+    if context.user_data is not None:
+        context.user_data[KEY_WAIT] = {"since": since, "language": context.language}
+    jobs: JobQueue[Any] | None = context.job_queue
+    if jobs is not None:
+        jobs.run_once(
+            _wait_over,
+            KEY_WAIT_SECONDS,
+            data=since,
+            chat_id=chat.id,
+            user_id=user.id,
+            name=f"connect-wait:{user.id}",
+        )
     await message.reply_text(context.tr("connect-ask"), parse_mode=ParseMode.HTML)
-    return ASK_KEY
 
 
-async def receive_key(update: Update, context: BotContext) -> str | int:
-    """Deletes the pasted key at once, checks it with one list call, stores it; ends."""
+async def _wait_over(context: BotContext) -> None:
+    """10 minutes after /connect with no key: say the wait is over (unless it already was)."""
+    job = context.job
+    wait = (context.user_data or {}).get(KEY_WAIT)
+    if job is None or job.chat_id is None or not isinstance(wait, dict):
+        return
+    if wait.get("since") != job.data:
+        return  # a later /connect waits on its own; this one ended already
+    _stop_waiting(context)
+    language = wait.get("language")
+    context.language = language if isinstance(language, str) else None
+    with contextlib.suppress(TelegramError):
+        await context.bot.send_message(job.chat_id, context.tr("connect-timed-out"))
+
+
+async def receive_key(update: Update, context: BotContext) -> None:
+    """The text sent after /connect: deleted at once, checked with one list call, stored or
+    refused. Either way the wait is over: /connect again to try again."""
     message = update.effective_message
     user = update.effective_user
     if message is None or user is None or not message.text:
-        return ASK_KEY
+        return
+    _stop_waiting(context)
     api_key = message.text.strip()
+    SECRETS.add(api_key)  # before anything below can log it
     # The key must not sit in the chat history, whatever happens next.
     with contextlib.suppress(TelegramError):
         await message.delete()
     tr = context.tr
     if not api_key or any(ch.isspace() for ch in api_key) or len(api_key) > 200:
-        await context.bot.send_message(message.chat.id, tr("connect-not-a-key"))
-        return ASK_KEY
-    services = context.services
+        await context.bot.send_message(message.chat.id, tr("connect-not-a-key-retry"))
+        return
     try:
-        await services.dgs.list_links(api_key, page=1, per_page=1)
+        await context.services.dgs.list_links(api_key, page=1, per_page=1)
     except (AuthError, ForbiddenError):
-        await context.bot.send_message(message.chat.id, tr("connect-refused"))
-        return ASK_KEY
+        await context.bot.send_message(message.chat.id, tr("connect-refused-retry"))
+        return
     except DGSError:
         await context.bot.send_message(message.chat.id, tr("connect-provider-down"))
-        return ConversationHandler.END
-    await services.repo.save_credential(user.id, api_key)
-    log.info("user %s connected a key ending %s", user.id, key_last4(api_key))
+        return
+    await accept_key(context, user.id, message.chat.id, api_key)
+
+
+async def accept_key(context: BotContext, user_id: int, chat_id: int, api_key: str) -> None:
+    """The provider accepted the key: store it (encrypted) and say so."""
+    await context.services.repo.save_credential(user_id, api_key)
+    log.info("user %s connected a key ending %s", user_id, key_last4(api_key))
+    # Its links are watched now, not at the next sweep: a payment in between is told.
+    watch_key(context.application, api_key)
     await context.bot.send_message(
-        message.chat.id,
-        tr("connect-done", last4=key_last4(api_key)),
+        chat_id,
+        context.tr("connect-done", last4=key_last4(api_key)),
         parse_mode=ParseMode.HTML,
     )
-    return ConversationHandler.END
 
 
 async def cancel(update: Update, context: BotContext) -> int:
-    """Stops asking for a key; nothing is stored."""
+    """Stops waiting for a key (or ends /disconnect's question); nothing is stored."""
+    _stop_waiting(context)
     message = update.effective_message
     if message is not None:
         await message.reply_text(context.tr("connect-cancelled"))
     return ConversationHandler.END
 
 
-async def not_text(update: Update, context: BotContext) -> str:
-    """Anything but text while waiting for a key: say what is expected; same step."""
+async def not_text(update: Update, context: BotContext) -> None:
+    """Anything but text while waiting for a key: say what is expected; still waiting."""
     message = update.effective_message
     if message is not None:
         await message.reply_text(context.tr("connect-not-a-key"))
-    return ASK_KEY
+
+
+def connect_handlers(
+    app: Application[Any, Any, Any, Any, Any, Any],
+) -> list[BaseHandler[Update, BotContext, Any]]:
+    """/connect, then the key, a non-text answer and /cancel while a key is awaited: at the
+    head of the flows, so the key is never taken for a form's answer."""
+    private = filters.ChatType.PRIVATE
+    awaiting = AwaitingKey(app.user_data)
+    return [
+        CommandHandler("connect", connect),
+        CommandHandler("cancel", cancel, private & awaiting),
+        MessageHandler(awaiting & filters.TEXT & ~filters.COMMAND, receive_key),
+        MessageHandler(awaiting & ~filters.COMMAND, not_text),
+    ]
 
 
 async def disconnect(update: Update, context: BotContext) -> str | int:
@@ -154,24 +273,6 @@ async def key_in_group(update: Update, context: BotContext) -> None:
     name = update.effective_user.first_name if update.effective_user else ""
     key = "key-in-group-deleted" if deleted else "key-in-group-not-deleted"
     await context.bot.send_message(message.chat.id, context.tr(key, name=name))
-
-
-def connect_conversation() -> ConversationHandler[BotContext]:
-    private = filters.ChatType.PRIVATE
-    return conversation(
-        entry_points=[CommandHandler("connect", connect)],
-        states={
-            ASK_KEY: [
-                MessageHandler(private & filters.TEXT & ~filters.COMMAND, receive_key),
-                MessageHandler(private & ~filters.COMMAND, not_text),
-            ],
-        },
-        fallbacks=[CommandHandler("cancel", cancel)],
-        name="connect",
-        persistent=True,
-        allow_reentry=True,
-        conversation_timeout=None,
-    )
 
 
 def disconnect_conversation() -> ConversationHandler[BotContext]:

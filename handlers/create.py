@@ -16,6 +16,7 @@ button of an old or finished form answers "this form is closed" instead of actin
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -71,8 +72,9 @@ from bot.links import (
     suggest_slug,
 )
 from bot.quick import QuickUsageError, parse_quick
+from bot.store.drives import Drive
 from handlers import start
-from handlers.cards import send_qr_card
+from handlers.cards import send_link_card
 from handlers.common import (
     amount_rule,
     conversation,
@@ -235,7 +237,7 @@ def _amount_text(value: Decimal | None, currency: str | None, tr: Translator) ->
 def _keep(form: Form, tr: Translator, shown: str | None) -> list[list[InlineKeyboardButton]]:
     if not shown:
         return []
-    return [[button(form, tr("button-keep", value=shown[:40]), "keep")]]
+    return [[button(form, tr.plain("button-keep", value=shown[:40]), "keep")]]
 
 
 def prompt_kind(form: Form, tr: Translator) -> Prompt:
@@ -371,36 +373,46 @@ def prompt_options(form: Form, tr: Translator) -> Prompt:
 
     expiry = format_when(draft.expires_at, tr.language) if draft.expires_at else tr("value-never")
     rows = [
-        [button(form, tr("opt-methods", value=_methods_value(draft, tr)), "opt", "methods")],
+        [button(form, tr.plain("opt-methods", value=_methods_value(draft, tr)), "opt", "methods")],
         [
             button(
                 form,
-                tr("opt-max-uses", value=str(draft.max_uses or tr("value-unlimited"))),
+                tr.plain("opt-max-uses", value=str(draft.max_uses or tr("value-unlimited"))),
                 "opt",
                 "max_uses",
             )
         ],
-        [button(form, tr("opt-expiry", value=expiry), "opt", "expiry")],
+        [button(form, tr.plain("opt-expiry", value=expiry), "opt", "expiry")],
         [
             button(
-                form, tr("opt-description", value=short(draft.description)), "opt", "description"
+                form,
+                tr.plain("opt-description", value=short(draft.description)),
+                "opt",
+                "description",
             )
         ],
         [
             button(
-                form, tr("opt-slug", value=short(draft.slug, tr("value-automatic"))), "opt", "slug"
+                form,
+                tr.plain("opt-slug", value=short(draft.slug, tr("value-automatic"))),
+                "opt",
+                "slug",
             )
         ],
-        [button(form, tr("opt-redirect", value=short(draft.redirect_url)), "opt", "redirect")],
-        [button(form, tr("opt-logo", value=short(draft.logo_url)), "opt", "logo")],
         [
-            button(form, tr(f"opt-{name}", value=on_off(getattr(draft, attr))), "col", name)
+            button(
+                form, tr.plain("opt-redirect", value=short(draft.redirect_url)), "opt", "redirect"
+            )
+        ],
+        [button(form, tr.plain("opt-logo", value=short(draft.logo_url)), "opt", "logo")],
+        [
+            button(form, tr.plain(f"opt-{name}", value=on_off(getattr(draft, attr))), "col", name)
             for name, attr in COLLECT_FIELDS.items()
         ],
         [
             button(
                 form,
-                tr(
+                tr.plain(
                     "opt-metadata",
                     value=tr.plural("value-keys", len(draft.metadata)) if draft.metadata else none,
                 ),
@@ -449,7 +461,9 @@ def prompt_slug(form: Form, tr: Translator) -> Prompt:
     suggestion = suggest_slug(form.draft.title or "") if form.draft.title else None
     rows = []
     if suggestion:
-        rows.append([button(form, tr("button-use-slug", slug=suggestion), "slug", suggestion)])
+        rows.append(
+            [button(form, tr.plain("button-use-slug", slug=suggestion), "slug", suggestion)]
+        )
     rows += [[button(form, tr("button-remove"), "clear")], _nav(form, tr)]
     return tr("form-slug"), InlineKeyboardMarkup(rows)
 
@@ -1021,6 +1035,8 @@ async def create(update: Update, context: BotContext, form: Form) -> str | int:
     except DraftError as error:
         step = FIELD_STEPS.get(error.field, SUMMARY)
         return await show(update, context, form, step, notice=error_text(error, form, tr))
+    if form.group_chat_id is not None and not await _still_admin(update, context, form):
+        return END
     if form.drive and draft.goal is not None:
         # The goal travels with the link too, so the provider's dashboard shows it.
         draft.metadata = {
@@ -1056,50 +1072,107 @@ async def create(update: Update, context: BotContext, form: Form) -> str | int:
     except DGSError as error:
         log.warning("create failed for user %s: %s", user.id, error)
         return await show(update, context, form, FAILED)
+    # The link exists (and is recorded, or being recorded): from here on nothing may end in
+    # "try again", and the form is over, so a second press makes nothing.
     context.user_data.pop("form", None)  # type: ignore[union-attr]
+    await _hand_over(update, context, form, link)
+    return END
+
+
+async def _hand_over(update: Update, context: BotContext, form: Form, link: Link) -> None:
+    """The made link's card, where it belongs; a Telegram failure is logged, never raised."""
+    tr = context.tr
+    chat = update.effective_chat
+    assert chat is not None
     query = update.callback_query
     if query is not None and query.message is not None:
         # The summary becomes a record of what was made; its buttons go away.
         text = tr("form-summary", details=Markup("\n".join(form_summary_lines(form, tr))))
         try:
             await query.edit_message_text(text.rsplit("\n\n", 1)[0], parse_mode=ParseMode.HTML)
-        except BadRequest:
+        except TelegramError:
             log.debug("could not close the summary message", exc_info=True)
-    if form.group_chat_id is not None and await _post_in_group(context, form, link):
-        keyboard = None
-        if form.drive:
-            group = await context.services.groups.get(form.group_chat_id)
-            anonymous = bool(group and group.anonymous_totals)
-            keyboard = names_keyboard(form.group_chat_id, anonymous, tr)
-        await context.bot.send_message(chat.id, tr("group-posted"), reply_markup=keyboard)
-        return END
-    await send_qr_card(context, chat.id, link)
-    await context.bot.send_message(chat.id, tr("form-created"))
-    return END
+    posted = False
+    if form.group_chat_id is not None:
+        try:
+            posted = await _post_in_group(context, form, link)
+        except Exception:
+            log.exception("link %s: could not post it in group %s", link.id, form.group_chat_id)
+    try:
+        if posted:
+            assert form.group_chat_id is not None
+            keyboard = None
+            if form.drive:
+                group = await context.services.groups.get(form.group_chat_id)
+                anonymous = bool(group and group.anonymous_totals)
+                keyboard = names_keyboard(form.group_chat_id, anonymous, tr)
+            await context.bot.send_message(chat.id, tr("group-posted"), reply_markup=keyboard)
+        elif await send_link_card(context, chat.id, link) is not None:
+            await context.bot.send_message(chat.id, tr("form-created"))
+    except Exception:
+        log.warning("link %s: made, but the closing message failed", link.id, exc_info=True)
+
+
+async def _still_admin(update: Update, context: BotContext, form: Form) -> bool:
+    """A group's form is finished by an admin of it now, not five minutes ago: a demoted or
+    kicked admin's form ends here, before anything is made."""
+    assert form.group_chat_id is not None
+    user, chat = update.effective_user, update.effective_chat
+    assert user is not None
+    assert chat is not None
+    if await is_chat_admin(context, form.group_chat_id, user.id, fresh=True):
+        return True
+    context.user_data.pop("form", None)  # type: ignore[union-attr]
+    query = update.callback_query
+    if query is not None:
+        with contextlib.suppress(BadRequest):
+            await query.edit_message_reply_markup(None)
+    group = await context.services.groups.get(form.group_chat_id)
+    title = group.title if group else str(form.group_chat_id)
+    await context.bot.send_message(chat.id, context.tr("group-no-longer-admin", group=title))
+    return False
 
 
 async def _post_in_group(context: BotContext, form: Form, link: Link) -> bool:
-    """The new link's card in its group (a drive card for a drive); False if we could not."""
+    """The new link's card in its group (a drive card for a drive); False if Telegram took
+    neither the picture nor the text."""
     assert form.group_chat_id is not None
     services = context.services
     group = await services.groups.get(form.group_chat_id)
     language = group.language if group and group.language else context.tr.language
     tr = services.catalogues.translator(language)
-    try:
-        if form.drive and form.draft.goal is not None:
-            drive = await services.drives.create(
-                link.id,
-                form.group_chat_id,
-                form.draft.goal,
-                [Decimal(a) for a in form.suggested],
-            )
-            await post_drive_card(context, LinkDetails(link=link), drive, tr)
-        else:
-            await send_qr_card(context, form.group_chat_id, link, tr=tr)
-    except TelegramError as exc:
-        log.info("could not post link %s in group %s: %s", link.id, form.group_chat_id, exc)
-        return False
-    return True
+    if form.drive and form.draft.goal is not None:
+        drive = await _record_drive(context, form, link)
+        return await post_drive_card(context, LinkDetails(link=link), drive, tr) is not None
+    return await send_link_card(context, form.group_chat_id, link, tr=tr) is not None
+
+
+async def _record_drive(context: BotContext, form: Form, link: Link) -> Drive:
+    """The drive's row, written behind its link's record (retried in the background when the
+    store refuses, like the link's): the card is posted either way."""
+    group_chat_id, goal = form.group_chat_id, form.draft.goal
+    assert group_chat_id is not None
+    assert goal is not None
+    suggested = [Decimal(a) for a in form.suggested]
+    written: list[Drive] = []
+
+    async def write() -> None:
+        written.append(
+            await context.services.drives.create(link.id, group_chat_id, goal, suggested)
+        )
+
+    if await context.services.links.record(link.id, write):
+        return written[0]
+    return Drive(
+        link_id=link.id,
+        group_chat_id=group_chat_id,
+        goal=goal,
+        suggested=suggested,
+        card_message_id=None,
+        milestone=0,
+        card_edited_at=0.0,
+        created_at=time.time(),
+    )
 
 
 async def _provider_refused(
@@ -1204,7 +1277,9 @@ async def quick_create(update: Update, context: BotContext, arguments: str) -> N
         log.warning("quick create failed for user %s: %s", user.id, error)
         await message.reply_text(tr("quick-provider-down"))
         return
-    await send_qr_card(context, chat.id, link)
+    # The link exists: its card (or the text card) goes out, and nothing says "try again".
+    if await send_link_card(context, chat.id, link) is None and chat.id != user.id:
+        await send_link_card(context, user.id, link)  # the group took neither: in private
 
 
 # --- the table -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ in place by the notifier as payments land (``bot/notify``), never more than once
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -29,18 +30,42 @@ log = logging.getLogger(__name__)
 
 async def post_drive_card(
     context: BotContext, details: LinkDetails, drive: Drive, tr: Translator
-) -> Message:
-    """Posts the card in the drive's group, pins it when allowed, remembers its message."""
+) -> Message | None:
+    """Posts the card in the drive's group, pins it when allowed, remembers its message.
+
+    The link exists already, so this never raises: when the picture cannot be made or sent
+    the card goes as text (same caption and buttons); None when Telegram took neither.
+    """
     link = details.link
-    png = await qr.render_qr_card_async(link.url or "", link.title, amount_line(link, tr))
-    message = await context.bot.send_photo(
-        drive.group_chat_id,
-        png,
-        caption=drive_caption(details, drive, tr),
-        parse_mode=ParseMode.HTML,
-        reply_markup=drive_keyboard(details, tr, demo_mode=context.services.settings.demo_mode),
-    )
-    await context.services.drives.set_card(link.id, message.message_id)
+    services = context.services
+    caption = drive_caption(details, drive, tr)
+    keyboard = drive_keyboard(details, tr, demo_mode=services.settings.demo_mode)
+    try:
+        png = await qr.render_qr_card_async(link.url or "", link.title, amount_line(link, tr))
+        message = await context.bot.send_photo(
+            drive.group_chat_id,
+            png,
+            caption=caption,
+            parse_mode=ParseMode.HTML,
+            reply_markup=keyboard,
+        )
+    except Exception:
+        log.warning(
+            "drive %s: card picture not posted; posting it as text", link.id, exc_info=True
+        )
+        try:
+            message = await context.bot.send_message(
+                drive.group_chat_id, caption, parse_mode=ParseMode.HTML, reply_markup=keyboard
+            )
+        except TelegramError:
+            log.warning("drive %s: text card not posted either", link.id, exc_info=True)
+            return None
+    else:
+        # Only a photo is kept as the card: the notifier redraws it by editing its caption,
+        # which a text message has none of (/progress still reads the drive).
+        await services.links.record(
+            link.id, functools.partial(services.drives.set_card, link.id, message.message_id)
+        )
     with contextlib.suppress(TelegramError):
         # Pinning needs the admin right to pin; without it the card simply stays unpinned.
         await context.bot.pin_chat_message(
@@ -108,7 +133,7 @@ async def toggle_names(update: Update, context: BotContext) -> None:
     group_text, _, flag = (query.data or "").removeprefix(NAMES).partition(":")
     group_chat_id = int(group_text)
     tr = context.tr
-    if not await is_chat_admin(context, group_chat_id, user.id):
+    if not await is_chat_admin(context, group_chat_id, user.id, fresh=True):
         await query.answer(tr("group-admins-only"), show_alert=True)
         return
     anonymous = flag == "1"

@@ -40,6 +40,7 @@ from telegram.ext import (
 )
 
 from bot import callbacks, money
+from bot.bounded import LRUSet
 from bot.cards import amount_line, methods_line
 from bot.context import BotContext
 from bot.dates import format_when
@@ -102,6 +103,8 @@ log = logging.getLogger(__name__)
 
 AWAIT_VALUE: Final = "edit:await_value"
 STATE_KEY: Final = "dashboard_edit"
+# People remembered as having walked away from an edit prompt (see ``_Prompts``).
+LEFT_PROMPTS_MAX = 10_000
 
 FIELD: Final = "df:"
 METHODS: Final = "dm:"
@@ -333,10 +336,13 @@ def build_update(
 
 class _Prompts:
     """Which (chat, user) walked away from their edit prompt (in memory: after a restart a
-    persisted prompt is answerable again, which is what the user last saw)."""
+    persisted prompt is answerable again, which is what the user last saw).
+
+    Everyone who sends a command is noted, so the set keeps only the most recent
+    ``LEFT_PROMPTS_MAX``: one forgotten is as after a restart, and by then long gone."""
 
     def __init__(self) -> None:
-        self.left: set[tuple[int, int]] = set()
+        self.left: LRUSet[tuple[int, int]] = LRUSet(LEFT_PROMPTS_MAX)
 
     @staticmethod
     def key(update: Update) -> tuple[int, int] | None:
@@ -536,6 +542,10 @@ async def _save(
     """PATCH from a button, then the updated card in place (the link as the PATCH answered
     it; the stats of the get call just before, which a PATCH does not change)."""
     tr = context.tr
+    if not await gates.may_act_on(context, press.user_id, press.stored, fresh=True):
+        # The menu may have been opened on a 5-minute-old "admin": the save asks now.
+        await answer(press.query, tr(gates.refusal_for(press.stored)), alert=True)
+        return
     try:
         changed = await context.services.dgs.update_link(press.api_key, press.link_id, body)
         lister(context).forget(press.api_key)
@@ -581,9 +591,9 @@ async def receive_value(update: Update, context: BotContext) -> str | int:
     if field not in TEXT_FIELDS or stored is None:
         _forget(context)
         return ConversationHandler.END
-    if not await gates.may_act_on(context, user.id, stored):
+    if not await gates.may_act_on(context, user.id, stored, fresh=True):
         _forget(context)
-        await message.reply_text(tr("not-your-link"))
+        await message.reply_text(tr(gates.refusal_for(stored)))
         return ConversationHandler.END
     api_key = await link_api_key(context, user.id, stored)
     if api_key is None:

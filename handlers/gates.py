@@ -4,8 +4,12 @@
   blocked the bot) and picks the language this update is answered in.
 - ``owned_link`` is asked by every button that acts on a link: is the presser allowed?
 - ``admins_only`` wraps, at registration, every command and button that changes something in
-  a group: only the group's administrators pass (checked with getChatMember at the time of
-  the action, cached at most 5 minutes); anonymous admins are asked to act as themselves.
+  a group: only the group's administrators pass; anonymous admins are asked to act as
+  themselves.
+
+Admin status: an action (create, edit, archive, a group setting) asks getChatMember at that
+moment (``fresh``), so an admin demoted or kicked a minute ago cannot finish one; only reads
+(opening a card, a menu, a form) may use an answer up to 5 minutes old.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from telegram.error import BadRequest, TelegramError
 from bot.context import BotContext
 from bot.dgs.errors import DGSError
 from bot.store.models import Group, StoredLink
-from bot.store.secrets import key_fingerprint
 from bot.users import remember_telegram_language
 
 
@@ -58,14 +61,28 @@ async def _known_group(
 
 
 async def persist_now(update: object, context: BotContext) -> None:
-    """Writes the persistence (form steps, user data) right after each update."""
-    await context.application.update_persistence()
+    """Writes the persistence (form steps, user and chat data) right after each update.
+
+    PTB marks an update's user and chat for writing only after its last handler group, so
+    this one marks them itself: what the update changed is on disk before its turn is over.
+    Only data that changed is written, in a transaction shared with the other updates that
+    finish meanwhile (bot/store/persistence.py, bot/store/group_commit.py).
+    """
+    app = context.application
+    if isinstance(update, Update):
+        chat, user = update.effective_chat, update.effective_user
+        app.mark_data_for_update_persistence(
+            chat_ids=chat.id if chat else None, user_ids=user.id if user else None
+        )
+    await app.update_persistence()
 
 
 # --- who may press a link's buttons ----------------------------------------------------------
 
 
-async def owned_link(update: Update, context: BotContext, link_id: str) -> StoredLink | None:
+async def owned_link(
+    update: Update, context: BotContext, link_id: str, *, fresh: bool = False
+) -> StoredLink | None:
     """The stored link when the person pressing may act on it; else None, after a short alert.
 
     Every button that acts on a link (dashboard, alerts) asks here. A link the bot has no
@@ -82,28 +99,42 @@ async def owned_link(update: Update, context: BotContext, link_id: str) -> Store
         if stored is None:
             await _refuse(query, context.tr("card-expired"))
             return None
-    if await may_act_on(context, user.id, stored):
+    if await may_act_on(context, user.id, stored, fresh=fresh):
         return stored
-    await _refuse(query, context.tr("not-your-link"))
+    await _refuse(query, context.tr(refusal_for(stored)))
     return None
 
 
-async def may_act_on(context: BotContext, user_id: int, stored: StoredLink) -> bool:
-    """The owner; anyone holding the key the link belongs to (the operator's shared key: they
-    reach the link through /links anyway); or an administrator of the link's group."""
-    if stored.owner_user_id == user_id:
-        return True
-    api_key = await context.services.accounts.api_key_for(user_id)
-    if api_key is not None and key_fingerprint(api_key) == stored.api_key_fingerprint:
-        return True
-    return await is_link_group_admin(context, user_id, stored)
+def refusal_for(stored: StoredLink) -> str:
+    """The refusal's message key: a group's link says why in group terms (the presser may
+    have been its admin a moment ago)."""
+    return "group-admins-only" if stored.group_chat_id is not None else "not-your-link"
 
 
-async def is_link_group_admin(context: BotContext, user_id: int, stored: StoredLink) -> bool:
+async def may_act_on(
+    context: BotContext, user_id: int, stored: StoredLink, *, fresh: bool = False
+) -> bool:
+    """The owner (unless the link is on the operator's key and they left DGS_ALLOWED_USERS);
+    anyone holding the key the link belongs to (the operator's shared key: they reach the link
+    through /links anyway); or an administrator of the link's group (asked afresh when
+    ``fresh``: the caller is about to change the link)."""
+    accounts = context.services.accounts
+    if stored.owner_user_id == user_id and not accounts.lost_operator_key(
+        user_id, stored.api_key_fingerprint
+    ):
+        return True
+    if await accounts.holds_key(user_id, stored.api_key_fingerprint):
+        return True
+    return await is_link_group_admin(context, user_id, stored, fresh=fresh)
+
+
+async def is_link_group_admin(
+    context: BotContext, user_id: int, stored: StoredLink, *, fresh: bool = False
+) -> bool:
     """Whether the user administers the group the link belongs to."""
     if stored.group_chat_id is None:
         return False
-    return await is_chat_admin(context, stored.group_chat_id, user_id)
+    return await is_chat_admin(context, stored.group_chat_id, user_id, fresh=fresh)
 
 
 async def _learn_link(context: BotContext, user_id: int, link_id: str) -> StoredLink | None:
@@ -134,10 +165,13 @@ _ADMIN_STATUSES = (ChatMember.OWNER, ChatMember.ADMINISTRATOR)
 _R = TypeVar("_R")
 
 
-async def is_chat_admin(context: BotContext, chat_id: int, user_id: int) -> bool:
-    """getChatMember at the time of the action, remembered for at most 5 minutes."""
+async def is_chat_admin(
+    context: BotContext, chat_id: int, user_id: int, *, fresh: bool = False
+) -> bool:
+    """Whether the user administers the group: getChatMember now when ``fresh`` (the moment
+    of an action), else an answer up to 5 minutes old will do (showing a menu)."""
     groups = context.services.groups
-    cached = groups.cached_admin(chat_id, user_id)
+    cached = None if fresh else groups.cached_admin(chat_id, user_id)
     if cached is not None:
         return cached
     try:
@@ -149,7 +183,7 @@ async def is_chat_admin(context: BotContext, chat_id: int, user_id: int) -> bool
     return is_admin
 
 
-async def group_admin(update: Update, context: BotContext) -> bool:
+async def group_admin(update: Update, context: BotContext, *, fresh: bool = True) -> bool:
     """In a group, True only for an administrator acting as themselves; anyone else gets a
     one-line answer (an alert for a button). Private chats always pass."""
     chat = update.effective_chat
@@ -163,7 +197,7 @@ async def group_admin(update: Update, context: BotContext) -> bool:
         # An anonymous admin posts as the group: we cannot tell whose key to use.
         await message.reply_text(tr("group-anonymous-admin"))
         return False
-    if user is not None and await is_chat_admin(context, chat.id, user.id):
+    if user is not None and await is_chat_admin(context, chat.id, user.id, fresh=fresh):
         return True
     if query is not None:
         await _refuse(query, tr("group-admins-only"))
@@ -174,12 +208,15 @@ async def group_admin(update: Update, context: BotContext) -> bool:
 
 def admins_only(
     callback: Callable[[Update, BotContext], Coroutine[Any, Any, _R]],
+    *,
+    fresh: bool = True,
 ) -> Callable[[Update, BotContext], Coroutine[Any, Any, _R | None]]:
-    """Registration-time gate: in groups, only administrators reach ``callback``."""
+    """Registration-time gate: in groups, only administrators reach ``callback``. Asked
+    afresh by default (what it wraps changes something); ``fresh=False`` for a mere menu."""
 
     @wraps(callback)
     async def gated(update: Update, context: BotContext) -> _R | None:
-        if not await group_admin(update, context):
+        if not await group_admin(update, context, fresh=fresh):
             return None
         return await callback(update, context)
 

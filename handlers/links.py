@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -50,11 +50,11 @@ from bot.dgs.models import KIGALI, Link, LinkDetails, LinkStatus, LinkUpdate
 from bot.i18n import Translator
 from bot.links import LinkDraft, update_for
 from bot.store.models import StoredLink
-from bot.store.secrets import key_fingerprint
 from bot.telegram_text import CALLBACK_ANSWER_LIMIT, MESSAGE_LIMIT, shorten, shorten_plain
 from handlers import gates, start
 from handlers.cards import send_qr_card
 from handlers.common import require_api_key
+from handlers.private_reply import in_group, send_privately, send_to_asker
 
 log = logging.getLogger(__name__)
 
@@ -126,10 +126,11 @@ async def answer(query: CallbackQuery, text: str | None = None, *, alert: bool =
 async def link_api_key(context: BotContext, user_id: int, stored: StoredLink) -> str | None:
     """The key to act on the link with: the presser's own when it is the link's key, else a
     stored key of the link's account (the owner changed keys; later, a group admin)."""
-    own = await context.services.accounts.api_key_for(user_id)
-    if own is not None and key_fingerprint(own) == stored.api_key_fingerprint:
+    services = context.services
+    own = await services.accounts.api_key_for(user_id)
+    if own is not None and services.repo.key_fingerprint(own) == stored.api_key_fingerprint:
         return own
-    other = await context.services.repo.api_key_for_fingerprint(stored.api_key_fingerprint)
+    other = await services.repo.api_key_for_fingerprint(stored.api_key_fingerprint)
     return other or own
 
 
@@ -149,14 +150,18 @@ class Press:
         return View.parse(self.args[0]) if self.args else None
 
 
-async def link_press(update: Update, context: BotContext, prefix: str) -> Press | None:
-    """The press, or None once the presser was told why not (not theirs, no key)."""
+async def link_press(
+    update: Update, context: BotContext, prefix: str, *, fresh: bool = False
+) -> Press | None:
+    """The press, or None once the presser was told why not (not theirs, no key).
+
+    ``fresh``: the press changes the link, so a group admin's status is asked now."""
     query = update.callback_query
     user = update.effective_user
     if query is None or user is None:
         return None
     link_id, args = parse_data(prefix, query.data)
-    stored = await gates.owned_link(update, context, link_id)
+    stored = await gates.owned_link(update, context, link_id, fresh=fresh)
     if stored is None:
         return None
     api_key = await link_api_key(context, user.id, stored)
@@ -184,6 +189,23 @@ async def tell_trouble(query: CallbackQuery, context: BotContext, error: DGSErro
     await answer(query, trouble_text(error, context.tr), alert=True)
 
 
+def html_sender(
+    context: BotContext, text: str, markup: InlineKeyboardMarkup | None
+) -> Callable[[int], Awaitable[object]]:
+    """Sends ``text`` (HTML, no preview) with ``markup`` to the chat it is given."""
+
+    async def send(chat_id: int) -> None:
+        await context.bot.send_message(
+            chat_id,
+            text,
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup,
+            link_preview_options=NO_PREVIEW,
+        )
+
+    return send
+
+
 async def put(
     context: BotContext,
     query: CallbackQuery,
@@ -192,12 +214,25 @@ async def put(
     *,
     in_place: bool,
 ) -> bool:
-    """Shows ``text`` by editing the pressed message, or in a new message.
+    """Shows ``text`` by editing the pressed message, or in a new message; pressed in a
+    group, in a new message to the presser in private (cards and lists name payers).
 
     Returns False when the edit changed nothing (the message already showed it).
     """
     text = shorten(text, MESSAGE_LIMIT)
     message = query.message
+
+    send = html_sender(context, text, markup)
+
+    if message is not None and in_group(message.chat):
+        await send_privately(
+            context,
+            chat=message.chat,
+            user=query.from_user,
+            send=send,
+            reply_to=message.message_id,
+        )
+        return True
     if in_place and isinstance(message, Message) and message.text is not None:
         try:
             await query.edit_message_text(
@@ -212,14 +247,7 @@ async def put(
             log.info("could not edit the dashboard message, sending anew: %s", error.message)
         else:
             return True
-    chat_id = message.chat.id if message is not None else query.from_user.id
-    await context.bot.send_message(
-        chat_id,
-        text,
-        parse_mode=ParseMode.HTML,
-        reply_markup=markup,
-        link_preview_options=NO_PREVIEW,
-    )
+    await send(message.chat.id if message is not None else query.from_user.id)
     return True
 
 
@@ -283,7 +311,8 @@ def list_view(
 
 
 async def links_command(update: Update, context: BotContext) -> None:
-    """``/links`` (and **My links** on /start): page 1 of the active links, in a new message."""
+    """``/links`` (and **My links** on /start): page 1 of the active links, in a new message
+    (in private when asked in a group)."""
     user = update.effective_user
     chat = update.effective_chat
     query = update.callback_query
@@ -304,13 +333,10 @@ async def links_command(update: Update, context: BotContext) -> None:
     if query is not None:
         await answer(query)
     text, markup = list_view(links, View(), user.id, tr)
-    await context.bot.send_message(
-        chat.id,
-        text,
-        parse_mode=ParseMode.HTML,
-        reply_markup=markup,
-        link_preview_options=NO_PREVIEW,
-    )
+
+    send = html_sender(context, text, markup)
+
+    await send_to_asker(update, context, send)
 
 
 async def list_page(update: Update, context: BotContext) -> None:
@@ -537,7 +563,7 @@ async def _change(
 
 async def extend(update: Update, context: BotContext) -> None:
     """**Extend expiry**: an expired link takes payments for 7 more days."""
-    press = await link_press(update, context, callbacks.EXTEND)
+    press = await link_press(update, context, callbacks.EXTEND, fresh=True)
     if press is None:
         return
     tr = context.tr
@@ -555,7 +581,7 @@ async def extend(update: Update, context: BotContext) -> None:
 
 async def reopen(update: Update, context: BotContext) -> None:
     """**Reopen uses**: a completed link takes as many payments again."""
-    press = await link_press(update, context, callbacks.REOPEN)
+    press = await link_press(update, context, callbacks.REOPEN, fresh=True)
     if press is None:
         return
     tr = context.tr
@@ -574,7 +600,7 @@ async def mute(update: Update, context: BotContext) -> None:
 
     ``lm:<id>`` (an alert's button) mutes; the card's buttons say which way.
     """
-    press = await link_press(update, context, callbacks.MUTE)
+    press = await link_press(update, context, callbacks.MUTE, fresh=True)
     if press is None:
         return
     tr = context.tr

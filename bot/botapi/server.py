@@ -50,6 +50,7 @@ from bot.botapi.builders import (
     chat_member_dict,
     chat_member_updated_dict,
     chosen_inline_result_dict,
+    command_entities,
     inline_query_dict,
     message_dict,
     now,
@@ -423,6 +424,37 @@ class LocalBotApi(StartStop):
         ``anonymous=True`` posts as an anonymous group admin (from GroupAnonymousBot).
         """
         return self._incoming(user, chat, text=text, reply_to=reply_to, anonymous=anonymous)
+
+    async def edit_text(
+        self, user: ChatUser, message: ChatMessage | Mapping[str, Any], text: str
+    ) -> JSON:
+        """``user`` edits a text message they wrote to read ``text``; returns the Message.
+
+        The bot gets an ``edited_message`` update when it got the message itself (a group
+        message withheld by privacy mode stays withheld when edited).
+        """
+        stored = self._stored(message)
+        if stored.from_bot or (stored.sender or {}).get("id") != user.id or stored.deleted:
+            raise RuntimeError(f"{user.first_name} can only edit a message of their own")
+        if "text" not in stored.data:
+            raise RuntimeError("only a text message can be edited to other text")
+        data = stored.data
+        data["text"] = text
+        data.pop("entities", None)
+        entities = command_entities(text)
+        if entities:
+            data["entities"] = entities
+        data["edit_date"] = now()
+        stored.source_text = text
+        stored.edits += 1
+        stored.revision = self._next_seq()
+        withheld = any(
+            m["chat"]["id"] == stored.chat_id and m["message_id"] == stored.message_id
+            for m in self.withheld
+        )
+        if not withheld:
+            self._queue_update(edited_message=copy.deepcopy(data))
+        return copy.deepcopy(data)
 
     async def send_sticker(self, user: ChatUser, chat: ChatGroup | None = None) -> JSON:
         stored = self._register_file(b"RIFF-sticker", "sticker", filename="sticker.webp")

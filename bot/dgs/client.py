@@ -3,9 +3,13 @@
 - One method per endpoint, returning the typed models of ``bot.dgs.models``; bodies are read
   with ``parse_float=Decimal`` so amounts stay exact.
 - GET, PATCH and DELETE are retried on 429, 5xx and connection errors / timeouts, with
-  exponential backoff and full jitter, honouring ``Retry-After``, bounded in count and time.
+  exponential backoff and full jitter, honouring ``Retry-After`` (up to ``MAX_RETRY_AFTER``),
+  bounded in count and time.
   An archive retried after a lost answer may meet its own earlier success as 410: that counts
   as archived (a 404 is still NotFoundError).
+- A list page is read link by link: a link that does not fit the model is skipped (and logged
+  once, by id), so one bad link never hides the others; reading it alone (``get_link``)
+  raises ProviderUnavailableError ("unexpected response").
 - A create is never retried blindly. It carries a client reference in ``metadata``
   (``CLIENT_REF_KEY``); when its outcome is unknown the reference is looked up among the
   newest links, and the POST is repeated (once, same reference) only when the lookup proved
@@ -30,6 +34,7 @@ import random
 import re
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +47,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.dgs.errors import (
+    MAX_RETRY_AFTER,
     ArchivedError,
     AuthError,
     BadRequestError,
@@ -54,7 +60,7 @@ from bot.dgs.errors import (
     SlugTakenError,
     ValidationFailedError,
 )
-from bot.dgs.models import Link, LinkCreate, LinkDetails, LinkPage, LinkUpdate
+from bot.dgs.models import Link, LinkCreate, LinkDetails, LinkPage, LinkUpdate, parse_link_page
 from bot.dgs.pacing import KeyPacer, PacingWaitTooLong
 
 logger = logging.getLogger(__name__)
@@ -67,6 +73,10 @@ MAX_PER_PAGE: Final = 100
 _LINKS = "/payment-links"
 _KEY_SHAPE = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces: a valid header value
 _MESSAGE_LIMIT = 300
+# Unreadable links already reported: each is logged once (the poller relists every few
+# minutes), and the memory of them stays bounded.
+_UNREADABLE_MEMORY = 1024
+_SHOWN_ID_LIMIT = 64
 
 _STATUS_ERRORS: dict[int, type[DGSError]] = {
     400: BadRequestError,
@@ -138,7 +148,9 @@ def _redact(text: str, api_key: str) -> str:
 
 
 def _parse_retry_after(value: str | None) -> float | None:
-    """Seconds from ``Retry-After`` (delta-seconds or an HTTP date); None if absent or bad."""
+    """Seconds from ``Retry-After`` (delta-seconds or an HTTP date), at most
+    ``MAX_RETRY_AFTER``: one odd header must not pause a key for a day. None if absent or
+    unreadable."""
     if value is None:
         return None
     text = value.strip()
@@ -147,14 +159,17 @@ def _parse_retry_after(value: str | None) -> float | None:
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if not math.isfinite(seconds):
+        try:
+            seconds = (when - datetime.now(UTC)).total_seconds()
+        except OverflowError:
+            return MAX_RETRY_AFTER
+    if math.isnan(seconds):
         return None
-    return max(0.0, seconds)
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))
 
 
 def _field_errors(raw: Any, api_key: str) -> dict[str, list[str]]:
@@ -214,6 +229,7 @@ class DGSClient:
         self._clock = clock
         self._rng = rng or random.Random()
         self._pacer = KeyPacer(requests_per_second_per_key, burst=burst_per_key, clock=clock)
+        self._unreadable: OrderedDict[str | None, None] = OrderedDict()
         self._in_flight = asyncio.Semaphore(max_concurrency)
         self._http = httpx.AsyncClient(
             base_url=base_url,
@@ -244,8 +260,9 @@ class DGSClient:
         await self.aclose()
 
     def slow_down(self, api_key: str, seconds: float) -> None:
-        """Make this key's next requests wait at least ``seconds`` (e.g. a 429's Retry-After)."""
-        self._pacer.slow_down(api_key, seconds)
+        """Make this key's next requests wait ``seconds`` (e.g. a 429's Retry-After), at most
+        ``MAX_RETRY_AFTER``."""
+        self._pacer.slow_down(api_key, min(seconds, MAX_RETRY_AFTER))
 
     # ----------------------------------------------------------------- endpoints
 
@@ -324,10 +341,24 @@ class DGSClient:
         _check_key(api_key)
         if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
             raise ValueError(f"page must be ≥ 1 and per_page within 1..{MAX_PER_PAGE}")
+        result, _ = await self._list_page(api_key, page, per_page)
+        return result
+
+    async def _list_page(
+        self, api_key: str, page: int, per_page: int
+    ) -> tuple[LinkPage, list[Any]]:
+        """The page's readable links, and the raw items of those that are not (skipped, and
+        logged once each: every caller of the list sees the other links)."""
         shown = f"{_LINKS}?page={page}&per_page={per_page}"
         params = {"page": page, "per_page": per_page}
         data = await self._call("GET", _LINKS, shown, api_key, params=params)
-        return _model(LinkPage, data, "GET", shown)
+        try:
+            result, unreadable = parse_link_page(data)
+        except ValidationError as exc:
+            raise _shape_error("GET", shown, exc) from None
+        if unreadable:
+            self._report_unreadable([_raw_id(item) for item in unreadable], shown)
+        return result, unreadable
 
     async def iter_links(self, api_key: str, *, per_page: int = 100) -> AsyncIterator[Link]:
         """Every link of the key, page by page.
@@ -376,10 +407,13 @@ class DGSClient:
         """The link whose metadata carries ``client_ref``, among the newest links, or None.
 
         Reads page 1 (100 links), then page 2 and the last page: whichever end of the list
-        the provider puts new links at, a link made moments ago is there.
+        the provider puts new links at, a link made moments ago is there. An unreadable link
+        that may be the one raises ProviderUnavailableError: it exists, so "not made" would
+        be wrong, and a create resent on that word would make a second link.
         """
-        first = await self.list_links(api_key, page=1, per_page=MAX_PER_PAGE)
-        found = _match_ref(first, client_ref)
+        _check_key(api_key)
+        first, unreadable = await self._list_page(api_key, 1, MAX_PER_PAGE)
+        found = _match_ref(first, unreadable, client_ref)
         if found is not None:
             return found
         last = first.pagination.total_pages
@@ -387,13 +421,29 @@ class DGSClient:
             if not 2 <= page <= last:
                 continue
             found = _match_ref(
-                await self.list_links(api_key, page=page, per_page=MAX_PER_PAGE), client_ref
+                *await self._list_page(api_key, page, MAX_PER_PAGE), client_ref=client_ref
             )
             if found is not None:
                 return found
         return None
 
     # ----------------------------------------------------------------- machinery
+
+    def _report_unreadable(self, link_ids: list[str | None], shown: str) -> None:
+        """One line per unreadable link, the first time only; its id, never its data."""
+        for link_id in link_ids:
+            first = link_id not in self._unreadable
+            self._unreadable[link_id] = None
+            self._unreadable.move_to_end(link_id)
+            while len(self._unreadable) > _UNREADABLE_MEMORY:
+                self._unreadable.popitem(last=False)
+            name = "without an id" if link_id is None else repr(link_id[:_SHOWN_ID_LIMIT])
+            logger.log(
+                logging.WARNING if first else logging.DEBUG,
+                "DGS GET %s: skipped link %s, which does not fit the model",
+                shown,
+                name,
+            )
 
     async def _reconcile(self, api_key: str, ref: str) -> Link | _Unknown | None:
         """Look the reference up a few times, spaced by backoff.
@@ -592,8 +642,30 @@ def _model(cls: type[_M], data: dict[str, Any], method: str, shown: str) -> _M:
         raise _shape_error(method, shown, exc) from None
 
 
-def _match_ref(page: LinkPage, client_ref: str) -> Link | None:
+def _match_ref(page: LinkPage, unreadable: list[Any], client_ref: str) -> Link | None:
     for link in page.links:
         if link.metadata and link.metadata.get(CLIENT_REF_KEY) == client_ref:
             return link
+    for item in unreadable:
+        if _may_carry(item, client_ref):
+            raise ProviderUnavailableError(
+                f"GET {_LINKS}: unexpected response (link {_raw_id(item)!r} cannot be read)"
+            )
     return None
+
+
+def _may_carry(item: Any, client_ref: str) -> bool:
+    """Whether an unreadable link may be the one made by the create holding ``client_ref``."""
+    if not isinstance(item, dict):
+        return True
+    metadata = item.get("metadata")
+    if metadata is None:
+        return False  # every create of ours sends its reference
+    if not isinstance(metadata, dict):
+        return True
+    return bool(metadata.get(CLIENT_REF_KEY) == client_ref)
+
+
+def _raw_id(item: Any) -> str | None:
+    link_id = item.get("id") if isinstance(item, dict) else None
+    return link_id if isinstance(link_id, str) else None

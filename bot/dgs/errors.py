@@ -9,7 +9,8 @@
     ├── ArchivedError               410: the link is archived
     ├── ValidationFailedError       422: ``field_errors`` maps a field to its messages
     ├── RateLimitedError            429 (or the key's pacing wait exceeds the budget):
-    │                               ``retry_after`` in seconds, when known
+    │                               ``retry_after`` in seconds, when known, at most
+    │                               ``MAX_RETRY_AFTER``
     └── ProviderUnavailableError    5xx, connect errors, timeouts, a body that is not the
         │                           provider's JSON object, a 2xx body that does not match
         │                           the model, a 4xx without the provider's JSON error body
@@ -23,6 +24,9 @@ the provider's message with the key replaced by its hint.
 """
 
 from __future__ import annotations
+
+# The longest a 429 may make a key wait, whatever its Retry-After says.
+MAX_RETRY_AFTER = 300.0
 
 
 class DGSError(Exception):
@@ -83,7 +87,7 @@ class RateLimitedError(DGSError):
         status_code: int | None = 429,
     ) -> None:
         super().__init__(message, status_code=status_code)
-        self.retry_after = retry_after
+        self.retry_after = None if retry_after is None else min(retry_after, MAX_RETRY_AFTER)
 
 
 class ProviderUnavailableError(DGSError):
@@ -99,6 +103,7 @@ class CreateOutcomeUnknownError(ProviderUnavailableError):
 
 
 __all__ = [
+    "MAX_RETRY_AFTER",
     "ArchivedError",
     "AuthError",
     "BadRequestError",

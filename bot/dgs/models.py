@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -20,11 +20,21 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationError,
     field_validator,
 )
 
 KIGALI = ZoneInfo("Africa/Kigali")
 PROVIDER_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+# What a provider amount may be: below 10^18 with at most 9 decimals, 27 digits in all, which
+# Decimal's 28-digit context formats and rounds without fail. Anything else (1e30, 1e-40) is
+# not money, and would fail later, when the amount is formatted.
+AMOUNT_DIGITS = 18
+AMOUNT_MAX_DECIMALS = 9
+# Provider times outside these years cannot be money events, and year 1 overflows on the way
+# to UTC.
+PROVIDER_YEARS = range(1970, 9999)
 
 
 def _exact_decimal(value: Any) -> Any:
@@ -36,8 +46,35 @@ def _exact_decimal(value: Any) -> Any:
         # which is the literal the provider wrote in every case that fits a double.
         return Decimal(repr(value))
     if isinstance(value, int | str):
-        return Decimal(str(value).strip())
+        try:
+            return Decimal(str(value).strip())
+        except InvalidOperation:
+            # Not a ValueError: pydantic would let it escape instead of refusing the field.
+            raise ValueError("not a decimal number") from None
     return value
+
+
+def _provider_amount(value: Any) -> Any:
+    """An amount the provider sent: exact, finite, below 10^18, at most 9 decimals."""
+    value = _exact_decimal(value)
+    if not isinstance(value, Decimal):
+        return value  # pydantic refuses it
+    # Decimal's own arithmetic (abs, compare) may overflow on 1e999999999: look at the digits.
+    if not value.is_finite():
+        raise ValueError("not a finite amount")
+    if value.adjusted() >= AMOUNT_DIGITS:
+        raise ValueError("amount out of range")
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite
+    if exponent >= -AMOUNT_MAX_DECIMALS:
+        return value
+    # Only trailing zeros (``1.000000000000``) may go beyond the decimals allowed.
+    shorter = value.normalize()
+    exponent = shorter.as_tuple().exponent
+    assert isinstance(exponent, int)
+    if exponent < -AMOUNT_MAX_DECIMALS or shorter != value:
+        raise ValueError("amount too precise")
+    return shorter
 
 
 def _provider_time(value: Any) -> Any:
@@ -48,6 +85,8 @@ def _provider_time(value: Any) -> Any:
             parsed = datetime.strptime(text, PROVIDER_TIME_FORMAT)  # noqa: DTZ007
         except ValueError:
             parsed = datetime.fromisoformat(text)
+        if parsed.year not in PROVIDER_YEARS:
+            raise ValueError("time out of range")
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=KIGALI)
         return parsed.astimezone(KIGALI)
@@ -71,7 +110,7 @@ def _send_amount(value: Decimal) -> int | float:
     return float(value)
 
 
-Amount = Annotated[Decimal, BeforeValidator(_exact_decimal)]
+Amount = Annotated[Decimal, BeforeValidator(_provider_amount)]
 SendAmount = Annotated[
     Decimal, BeforeValidator(_exact_decimal), PlainSerializer(_send_amount, return_type=Any)
 ]
@@ -182,7 +221,7 @@ class Stats(_Tolerant):
     @field_validator("total_collected", mode="before")
     @classmethod
     def _null_total(cls, value: Any) -> Any:
-        return Decimal(0) if value is None else _exact_decimal(value)
+        return Decimal(0) if value is None else _provider_amount(value)
 
 
 class Charge(_Tolerant):
@@ -219,6 +258,33 @@ class Pagination(_Tolerant):
 class LinkPage(_Tolerant):
     links: list[Link] = Field(default_factory=list)
     pagination: Pagination = Field(default_factory=Pagination)
+
+
+class _RawLinkPage(_Tolerant):
+    links: list[Any] = Field(default_factory=list)
+    pagination: Pagination = Field(default_factory=Pagination)
+
+    @field_validator("links", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+
+def parse_link_page(data: dict[str, Any]) -> tuple[LinkPage, list[Any]]:
+    """The page with each link read on its own, and the raw items that could not be read:
+    one bad link must not hide the others.
+
+    Raises ``ValidationError`` when the page itself (its list, its pagination) is unreadable.
+    """
+    raw = _RawLinkPage.model_validate(data)
+    links: list[Link] = []
+    unreadable: list[Any] = []
+    for item in raw.links:
+        try:
+            links.append(Link.model_validate(item))
+        except ValidationError:
+            unreadable.append(item)
+    return LinkPage(links=links, pagination=raw.pagination), unreadable
 
 
 class _Request(BaseModel):

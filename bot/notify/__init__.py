@@ -5,14 +5,17 @@
 
 ``start_notifier(app)`` is called once the Application runs. It recovers rows left in flight
 by a crash before anything is sent, then schedules the jobs: the poll tick (a fraction of
-``POLL_INTERVAL_SECONDS``), the sender tick, the relist (at start and every 10 minutes) and a
-daily outbox prune. Each job returns at once when the previous run of it is still busy.
+``POLL_INTERVAL_SECONDS``), the sender tick, the sweep of every key's list (every
+``POLL_INTERVAL_SECONDS``), the drive cards and a daily outbox prune. Each job runs once at
+start, then repeats (``_every``); each returns at once when its previous run is still busy.
+``watch_key(app, key)`` lists a key just connected at once, outside the chat's queue.
 """
 
 from __future__ import annotations
 
 import logging
 import weakref
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram.ext import Application, CallbackContext, JobQueue
@@ -47,6 +50,7 @@ class Notifier:
             services,
             PollerConfig(interval=services.settings.poll_interval_seconds),
             on_enqueue=self.kick_sender,
+            on_due=self.kick_poller,
             users_waiting=lambda: app.update_processor.current_concurrent_updates > 0,
         )
         self.sender = Sender(app, services, SenderConfig())
@@ -74,39 +78,51 @@ class Notifier:
             log.info(
                 "outbox: %d message(s) left in flight by the last run will be sent", recovered
             )
-        queue = self.job_queue
-        tick = self.poller.config.tick
-        # Overlapping ticks return at once (the run before is still busy): no APScheduler
-        # "maximum number of running instances" warnings when a pass takes long.
-        overlap = {"max_instances": 8, "coalesce": True}
-        queue.run_repeating(
-            self._send_job,
-            interval=min(tick, 1.0),
-            first=0,
-            name="notify:send",
-            job_kwargs=overlap,
-        )
-        queue.run_repeating(
-            self._poll_job, interval=tick, first=0, name="notify:poll", job_kwargs=overlap
-        )
-        queue.run_repeating(
-            self._relist_job,
-            interval=self.poller.config.relist_interval,
-            first=0,
-            name="notify:relist",
-            job_kwargs=overlap,
-        )
-        queue.run_repeating(
-            self._drives_job,
-            interval=min(tick, DRIVE_CHECK_SECONDS),
-            first=0,
-            name="notify:drives",
-            job_kwargs=overlap,
-        )
-        queue.run_repeating(
+        config = self.poller.config
+        tick = config.tick
+        self._every(self._send_job, min(tick, 1.0), "notify:send")
+        self._every(self._poll_job, tick, "notify:poll")
+        self._every(self._relist_job, config.sweep_every, "notify:sweep")
+        self._every(self._drives_job, min(tick, DRIVE_CHECK_SECONDS), "notify:drives")
+        self.job_queue.run_repeating(
             self._prune_job, interval=PRUNE_EVERY_SECONDS, first=60, name="notify:prune"
         )
         self.started = True
+
+    def _every(
+        self,
+        callback: Callable[[AnyContext], Coroutine[Any, Any, None]],
+        interval: float,
+        name: str,
+    ) -> None:
+        """Run ``callback`` now, then every ``interval`` seconds.
+
+        Not ``run_repeating(first=0)``: APScheduler's interval trigger moves a start time that
+        is already past to ``start + interval``, so "first=0" ran the first sweep only after a
+        whole interval (10 minutes, when it was the relist)."""
+        queue = self.job_queue
+        queue.run_once(callback, when=0, name=f"{name}:first")
+        # Overlapping runs return at once (the run before is still busy): no APScheduler
+        # "maximum number of running instances" warnings when a pass takes long.
+        overlap = {"max_instances": 8, "coalesce": True}
+        queue.run_repeating(
+            callback, interval=interval, first=interval, name=name, job_kwargs=overlap
+        )
+
+    def watch_key(self, api_key: str) -> None:
+        """A key was just connected: list its links now (a job, so the reply never waits)."""
+        if not (self.started and self.running()):
+            return
+
+        async def listing(context: AnyContext) -> None:
+            await self.poller.watch_key(api_key, self.running)
+
+        self.job_queue.run_once(listing, when=0, name="notify:watch-key")
+
+    def kick_poller(self) -> None:
+        """Links became due (found, or paid by the list): poll now, not at the next tick."""
+        if self.started and self.running() and not self.poller.wake():
+            self.job_queue.run_once(self._poll_job, when=0, name="notify:poll-now")
 
     def kick_sender(self) -> None:
         """Something was queued: send now rather than at the next tick."""
@@ -138,6 +154,13 @@ def start_notifier(app: AnyApp) -> None:
     notifier.start()
 
 
+def watch_key(app: AnyApp, api_key: str) -> None:
+    """List a key's links now (it was just connected); nothing when no notifier runs."""
+    notifier = _NOTIFIERS.get(id(app))
+    if notifier is not None:
+        notifier.watch_key(api_key)
+
+
 def notifier_of(app: AnyApp) -> Notifier:
     """The notifier started on ``app`` (tests and tools reach its poller and sender)."""
     return _NOTIFIERS[id(app)]
@@ -151,4 +174,5 @@ __all__ = [
     "SenderConfig",
     "notifier_of",
     "start_notifier",
+    "watch_key",
 ]

@@ -76,7 +76,9 @@ class DriveRefresher:
                 continue
             now = self._clock()
             last = max(drive.card_edited_at, self._group_edited.get(drive.group_chat_id, 0.0))
-            if now - last < self._min_interval:
+            # A last edit "in the future" means the clock was set back: it is no reason to
+            # wait the size of the step.
+            if 0 <= now - last < self._min_interval:
                 continue  # the next pass after the throttle draws the latest figures
             keyboard = drive_keyboard(stored.snapshot, tr, demo_mode=services.settings.demo_mode)
             try:

@@ -7,6 +7,7 @@ provider or a payer goes through the translator's escaping or ``escape``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,6 +19,7 @@ from bot.dgs.models import Link, LinkStatus
 from bot.i18n import Translator, escape
 from bot.money import format_amount
 from bot.notify.diff import Alert, Event, EventKind
+from bot.telegram_text import shorten_plain
 
 KIND_ALERT = "alert"
 KIND_KEY_INVALID = "key_invalid"
@@ -28,6 +30,10 @@ MERGEABLE_KINDS = frozenset({KIND_ALERT, KIND_GROUP_PAYMENT})
 TELEGRAM_TEXT_LIMIT = 4096
 # Button labels that name a link keep to a phone's width.
 _BUTTON_TITLE_CHARS = 24
+# A name in a group line stays short; and what a payer typed as their name may be their
+# phone number or email, which is never posted in a group.
+_GROUP_NAME_CHARS = 40
+_CONTACT_LIKE = re.compile(r"@|://|www\.|(?:\d\D{0,2}){5}", re.IGNORECASE)
 _STATUS_KEYS: Mapping[str, str] = {
     LinkStatus.EXPIRED: "alert-expired",
     LinkStatus.COMPLETED: "alert-completed",
@@ -232,13 +238,21 @@ def render_group_payment(payload: Mapping[str, Any], tr: Translator) -> Rendered
         if event.kind is not EventKind.PAYMENT or event.amount is None:
             continue
         amount = _money(event.amount, event.currency or alert.link.currency, tr)
-        if event.payer_name and not anonymous:
-            lines.append(
-                tr("group-paid-by", name=event.payer_name, amount=amount, title=alert.link.title)
-            )
+        name = None if anonymous else group_name(event.payer_name)
+        if name:
+            lines.append(tr("group-paid-by", name=name, amount=amount, title=alert.link.title))
         else:
             lines.append(tr("group-paid", amount=amount, title=alert.link.title))
     return Rendered("\n".join(lines) or tr("group-paid-some", title=alert.link.title))
+
+
+def group_name(payer_name: str | None) -> str | None:
+    """The payer's name as a group may read it: None when they gave none, or when what they
+    typed looks like a phone number, an email or a web address."""
+    name = " ".join((payer_name or "").split())
+    if not name or _CONTACT_LIKE.search(name):
+        return None
+    return shorten_plain(name, _GROUP_NAME_CHARS)
 
 
 def render_milestone(payload: Mapping[str, Any], tr: Translator) -> Rendered:

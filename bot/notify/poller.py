@@ -21,9 +21,17 @@ links wait for ``/connect`` (the due query only takes valid keys); 429 slows the
 for Retry-After; 5xx and timeouts back the key off exponentially. The other keys go on.
 A hung key holds at most ``per_key`` of the ``max_in_flight`` slots.
 
-The relist (at start and every 10 minutes) lists every key's links: links made elsewhere
-are adopted with their current charges as a silent baseline (only what happens next is
-news), status changes seen in the list make a link due now.
+The sweep (at start, then every interval; ``relist``) lists every key's links, 100 a
+request. A status or ``use_count`` change seen in the list makes the link due now, so a
+payment on a quiet link is told within about one interval. A link the bot has no record of
+is adopted by the baseline rule: made before its key was connected, its charges so far are
+history (only what happens next is news); made after (elsewhere, or while the bot was down),
+it has no history and every charge on it is news. A key just connected is listed at once
+(``watch_key``).
+
+Time. Stored times (next polls) are wall time, so they survive a restart; waits kept in
+memory (a key's pause) are monotonic. A wall clock stepped back is noticed (``clock.py``) and
+stored times move back by as much.
 """
 
 from __future__ import annotations
@@ -36,10 +44,11 @@ import random
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from bot.bounded import LRUDict
 from bot.dgs.client import key_hint
 from bot.dgs.errors import (
     AuthError,
@@ -50,6 +59,7 @@ from bot.dgs.errors import (
 )
 from bot.dgs.models import Link, LinkDetails
 from bot.drive import milestones_reached
+from bot.notify.clock import StepWatch
 from bot.notify.diff import Alert, EventKind, LinkDiff, LinkFacts, diff, for_level
 from bot.notify.messages import (
     KIND_ALERT,
@@ -59,14 +69,19 @@ from bot.notify.messages import (
 )
 from bot.store.db import Connection
 from bot.store.models import PollTarget, StoredLink
-from bot.store.secrets import key_fingerprint, key_last4
+from bot.store.secrets import key_last4
 
 if TYPE_CHECKING:
     from bot.services import Services
 
 log = logging.getLogger(__name__)
 
+OPERATOR_SINCE_META = "operator-key-since"  # + ":" + the key's fingerprint
+
 Running = Callable[[], bool]
+
+# Decrypted keys kept between polls; one forgotten is read (and decrypted) again when due.
+KEY_CACHE_SIZE = 4096
 
 
 def _always() -> bool:
@@ -88,9 +103,17 @@ class PollerConfig:
     # (benchmarks/load.py: 5,000 due links added +3.6 s to reply p95 at 64 in flight).
     busy_in_flight: int = 4
     key_backoff_max: float = 300.0
-    relist_interval: float = 600.0
+    # The sweep lists every key's links: links made elsewhere are found, and use_count shows
+    # which quiet links were paid. None: every ``interval``, so a link made on the provider's
+    # dashboard is watched within two intervals.
+    sweep_interval: float | None = None
+    operator_retry: float = 600.0  # the operator's key refused (401): try it again after this
     relist_concurrency: int = 4
     stop_grace: float = 1.0  # at stop, how long polls in flight may finish
+
+    @property
+    def sweep_every(self) -> float:
+        return self.interval if self.sweep_interval is None else self.sweep_interval
 
     @property
     def tick(self) -> float:
@@ -105,6 +128,24 @@ class _Trouble:
     failures: int
     since: float
     until: float
+
+
+@dataclass(frozen=True)
+class _Account:
+    """A key the sweep lists."""
+
+    fingerprint: str
+    api_key: str
+    owner: int | None  # who gets the links found on it (None: nobody to tell yet)
+    since: float  # epoch seconds when the key was connected
+
+    def made_after_connect(self, link: Link) -> bool:
+        """The baseline rule: a link made after its key was connected has no history.
+        Provider times have whole seconds: a link of the connect's own second counts as
+        made after it (better one old payment told than one new payment lost)."""
+        if link.created_at is None:
+            return False
+        return link.created_at.timestamp() > self.since - 1.0
 
 
 def digest_of(details: LinkDetails) -> bytes:
@@ -136,23 +177,28 @@ class Poller:
         config: PollerConfig,
         *,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         on_enqueue: Callable[[], None] | None = None,
+        on_due: Callable[[], None] | None = None,
         users_waiting: Callable[[], bool] = lambda: False,
     ) -> None:
         self._services = services
         self._users_waiting = users_waiting
         self.config = config
-        self.clock = clock
+        self.clock = clock  # wall time: what is stored (next polls) survives a restart
+        self.monotonic = monotonic  # in-memory waits: a clock stepped back never lengthens them
+        self._steps = StepWatch()
         self._rng = rng or random.Random()
         self._on_enqueue = on_enqueue
+        self._on_due = on_due
         operator_key = services.settings.dgs_api_key
         self._operator_key = operator_key.get_secret_value() if operator_key else None
-        self._operator_fp = key_fingerprint(self._operator_key) if self._operator_key else None
-        self._keys: dict[str, str] = {}  # fingerprint -> API key
+        self._operator_fp = services.accounts.operator_fingerprint
+        self._keys: LRUDict[str, str] = LRUDict(KEY_CACHE_SIZE)  # fingerprint -> API key
         self._digests: dict[str, bytes] = {}  # link id -> digest of the last answer stored
         self._busy: Counter[str] = Counter()  # fingerprint -> polls in flight
-        self._paused: dict[str, float] = {}  # fingerprint -> no polls before this time
+        self._paused: dict[str, float] = {}  # fingerprint -> no polls before (monotonic)
         self._trouble: dict[str, _Trouble] = {}
         self._outage_since: float | None = None
         self._tasks: dict[asyncio.Task[None], PollTarget] = {}
@@ -160,7 +206,9 @@ class Poller:
         self._queued = 0
         self._wake = asyncio.Event()
         self._pumping = False
+        self._pull_now = False
         self._relisting = False
+        self._operator_since_at: float | None = None
         self.polls = 0  # answers received (benchmarks)
         self.failures: Counter[str] = Counter()  # failed polls by error
 
@@ -182,7 +230,10 @@ class Poller:
         try:
             while running():
                 self._wake.clear()
+                await self._follow_clock()
                 now = self.clock()
+                if self._pull_now:
+                    self._pull_now, next_pull = False, 0.0
                 if self._queued < cfg.batch // 2 and now >= next_pull:
                     want = cfg.batch - self._queued
                     targets = await self._pull(now, want)
@@ -207,6 +258,19 @@ class Poller:
                 self._pumping = False
         return self.polls - before
 
+    def wake(self) -> bool:
+        """Links just became due: a running pump takes them at once. False when no pump
+        runs (the caller starts one)."""
+        if not self._pumping:
+            return False
+        self._pull_now = True
+        self._wake.set()
+        return True
+
+    def _due_now(self) -> None:
+        if self._on_due is not None:
+            self._on_due()
+
     def _slots(self) -> int:
         cfg = self.config
         return cfg.busy_in_flight if self._users_waiting() else cfg.max_in_flight
@@ -220,10 +284,10 @@ class Poller:
             if len(self._tasks) >= slots:
                 break
             queue = self._queue[fp]
-            paused_until = self._paused.get(fp, 0.0)
-            if paused_until > now:
+            paused_for = self._paused_for(fp)
+            if paused_for > 0:
                 # The key backs off: its links wait in the store, not in memory.
-                later += [(t.link_id, paused_until, t.quiet_steps) for t in queue]
+                later += [(t.link_id, now + paused_for, t.quiet_steps) for t in queue]
                 self._queued -= len(queue)
                 queue.clear()
             api_key = await self._key_for(fp) if queue else None
@@ -261,8 +325,8 @@ class Poller:
         cfg = self.config
         # Keys with enough queued already, and keys backing off, wait for the next pull.
         skip = {fp for fp, queue in self._queue.items() if len(queue) >= cfg.per_key}
-        for fp, until in list(self._paused.items()):
-            if until > now:
+        for fp in list(self._paused):
+            if self._paused_for(fp) > 0:
                 skip.add(fp)
             else:
                 del self._paused[fp]
@@ -363,15 +427,14 @@ class Poller:
         elif isinstance(error, RateLimitedError):
             wait = error.retry_after if error.retry_after is not None else cfg.interval
             self._services.dgs.slow_down(api_key, wait)
-            until = self.clock() + wait
-            self._paused[fp] = max(self._paused.get(fp, 0.0), until)
+            self._pause(fp, wait)
             log.info("DGS asks key %s to slow down for %.1f s", key_hint(api_key), wait)
-            await repo.set_next_poll(link_id, until)
+            await repo.set_next_poll(link_id, self.clock() + wait)
         elif isinstance(error, NotFoundError):
             log.warning("link %s is unknown to DGS now (404): no more polls", link_id)
             await repo.stop_polling(link_id)
         elif isinstance(error, ProviderUnavailableError) and not _malformed(error):
-            await repo.set_next_poll(link_id, self._key_failed(fp, api_key, error))
+            await repo.set_next_poll(link_id, self.clock() + self._key_failed(fp, api_key, error))
         else:
             # An unreadable answer, or 400/403/409/410/422 on a GET: this link's problem.
             log.warning("link %s: DGS could not be polled: %s", link_id, error.message)
@@ -419,7 +482,12 @@ class Poller:
             owner = await repo.get_user(stored.owner_user_id, conn=conn)
             level = owner.notify_level if owner is not None else target.notify_level
             events = for_level(result.events, level, muted=stored.muted)
-            if events:
+            # An owner out of DGS_ALLOWED_USERS: watched for nobody (charges still recorded,
+            # so a user added back is not flooded with old payments).
+            watched = not services.accounts.lost_operator_key(
+                stored.owner_user_id, stored.api_key_fingerprint
+            )
+            if events and watched:
                 alert = Alert(LinkFacts.of(details), events)
                 await repo.enqueue(
                     conn,
@@ -429,7 +497,7 @@ class Poller:
                     user_id=stored.owner_user_id,
                 )
                 queued = True
-            if stored.group_chat_id is not None:
+            if watched and stored.group_chat_id is not None:
                 queued = await self._tell_group(conn, stored, details, result) or queued
             for charge_id in result.noted_pending:
                 await repo.mark_pending_noted(conn, target.link_id, charge_id)
@@ -475,6 +543,8 @@ class Poller:
         payments = tuple(e for e in result.events if e.kind is EventKind.PAYMENT)
         if not payments:
             return False
+        if group.anonymous_totals:  # the names are not even stored for the group's line
+            payments = tuple(replace(event, payer_name=None) for event in payments)
         payload = Alert(LinkFacts.of(details), payments).to_payload()
         payload["anonymous"] = group.anonymous_totals
         await repo.enqueue(conn, group.chat_id, KIND_GROUP_PAYMENT, payload)
@@ -506,16 +576,15 @@ class Poller:
     async def _refused(self, fingerprint: str, api_key: str) -> None:
         """401: the key is no good. Mark it invalid and tell its owners, once."""
         self._keys.pop(fingerprint, None)
-        now = self.clock()
         if fingerprint == self._operator_fp:
             # Nobody can /connect the operator's key: log it for the operator, retry later.
-            if self._paused.get(fingerprint, 0.0) <= now:
+            if self._paused_for(fingerprint) <= 0:
                 log.error(
                     "DGS refused the operator key DGS_API_KEY (%s); its links pause for %.0f s",
                     key_hint(api_key),
-                    self.config.relist_interval,
+                    self.config.operator_retry,
                 )
-            self._paused[fingerprint] = now + self.config.relist_interval
+            self._pause(fingerprint, self.config.operator_retry)
             return
         repo = self._services.repo
         async with self._services.db.transaction() as conn:
@@ -538,9 +607,9 @@ class Poller:
                 self._on_enqueue()
 
     def _key_failed(self, fingerprint: str, api_key: str, exc: DGSError) -> float:
-        """5xx or timeout: back the key off; returns when it may be tried again."""
+        """5xx or timeout: back the key off; returns in how many seconds it may be tried."""
         cfg = self.config
-        now = self.clock()
+        now = self.monotonic()
         trouble = self._trouble.get(fingerprint)
         if trouble is None:
             trouble = self._trouble[fingerprint] = _Trouble(failures=0, since=now, until=now)
@@ -556,47 +625,77 @@ class Poller:
         delay = self._jittered(min(cap, cfg.interval * 2**trouble.failures))
         trouble.until = max(trouble.until, now + delay)
         self._paused[fingerprint] = max(self._paused.get(fingerprint, 0.0), trouble.until)
-        return trouble.until
+        return trouble.until - now
+
+    def _pause(self, fingerprint: str, seconds: float) -> None:
+        until = self.monotonic() + seconds
+        self._paused[fingerprint] = max(self._paused.get(fingerprint, 0.0), until)
+
+    def _paused_for(self, fingerprint: str) -> float:
+        """Seconds the key still waits (0 or less: it may be used)."""
+        return self._paused.get(fingerprint, 0.0) - self.monotonic()
+
+    async def _follow_clock(self) -> None:
+        """The wall clock stepped back: move what is stored back by as much, so no poll and
+        no alert retry waits the size of the step."""
+        step = self._steps.stepped_back(self.clock(), self.monotonic())
+        if step > 0:
+            log.warning("the clock went back %.0f s: moving stored schedules back too", step)
+            await self._services.repo.shift_schedule(step, self.clock())
 
     def _key_answered(self, fingerprint: str) -> None:
         if not self._trouble or self._trouble.pop(fingerprint, None) is None:
             return
         if not self._trouble and self._outage_since is not None:
-            log.info("DGS answers again, after %.0f s", self.clock() - self._outage_since)
+            log.info("DGS answers again, after %.0f s", self.monotonic() - self._outage_since)
             self._outage_since = None
 
-    # ------------------------------------------------------------------ the relist
+    # ------------------------------------------------------------------ the sweep
 
     async def relist(self, running: Running = _always) -> None:
-        """List every key's links: adopt links made elsewhere, notice status changes."""
+        """The sweep: list every key's links. Links made elsewhere are adopted, a status or
+        ``use_count`` change seen in the list makes the link due now."""
         if self._relisting:
             return
         self._relisting = True
         try:
             accounts = await self._accounts()
-            valid = {fp for fp, _, _ in accounts}
+            valid = {account.fingerprint for account in accounts}
             gate = asyncio.Semaphore(self.config.relist_concurrency)
 
-            async def one(fp: str, api_key: str, owner: int | None) -> None:
+            async def one(account: _Account) -> None:
                 async with gate:
-                    if running() and self._paused.get(fp, 0.0) <= self.clock():
-                        await self._relist_key(fp, api_key, owner, valid, running)
+                    if running() and self._paused_for(account.fingerprint) <= 0:
+                        await self._relist_key(account, valid, running)
 
-            await asyncio.gather(*(one(*account) for account in accounts))
+            await asyncio.gather(*(one(account) for account in accounts))
         finally:
             self._relisting = False
 
-    async def _accounts(self) -> list[tuple[str, str, int | None]]:
-        """(fingerprint, key, owner of links found) for every valid key."""
+    async def watch_key(self, api_key: str, running: Running = _always) -> None:
+        """A key was just connected: list its links now rather than at the next sweep, so a
+        payment made in between is told (or is history, by the baseline rule)."""
+        accounts = await self._accounts()
+        valid = {account.fingerprint for account in accounts}
+        for account in accounts:
+            if account.api_key == api_key:
+                await self._relist_key(account, valid, running)
+
+    async def _accounts(self) -> list[_Account]:
+        """Every valid key: whom its links found belong to, and since when it is watched."""
         repo = self._services.repo
         owners: dict[str, int] = {}
+        since: dict[str, float] = {}
         for credential in await repo.list_valid_credentials():  # by user id: lowest first
-            owners.setdefault(credential.key_fingerprint, credential.user_id)
-        accounts: list[tuple[str, str, int | None]] = []
+            fp = credential.key_fingerprint
+            owners.setdefault(fp, credential.user_id)
+            connected = credential.created_at.timestamp()
+            since[fp] = min(since.get(fp, connected), connected)
+        accounts: list[_Account] = []
         for fp, owner in owners.items():
             api_key = await self._key_for(fp)
             if api_key is not None:
-                accounts.append((fp, api_key, owner))
+                accounts.append(_Account(fp, api_key, owner, since[fp]))
         if self._operator_key is not None and self._operator_fp is not None:
             operator_owner = None
             # A shared key has no single owner: links made elsewhere go to the first allowed
@@ -606,51 +705,86 @@ class Poller:
                 if user is not None and user.active:
                     operator_owner = user_id
                     break
-            accounts.append((self._operator_fp, self._operator_key, operator_owner))
+            accounts.append(
+                _Account(
+                    self._operator_fp,
+                    self._operator_key,
+                    operator_owner,
+                    await self._operator_since(self._operator_fp),
+                )
+            )
         return accounts
 
-    async def _relist_key(
-        self, fp: str, api_key: str, owner: int | None, valid: set[str], running: Running
-    ) -> None:
+    async def _operator_since(self, fingerprint: str) -> float:
+        """When this bot first used the operator's key (its "connect" time), kept in the
+        store so that a restart does not move it."""
+        if self._operator_since_at is None:
+            repo = self._services.repo
+            name = f"{OPERATOR_SINCE_META}:{fingerprint}"
+            stored = await repo.get_meta(name)
+            if stored is None:
+                stored = repr(self.clock())
+                await repo.set_meta(name, stored)
+            self._operator_since_at = float(stored)
+        return self._operator_since_at
+
+    async def _relist_key(self, account: _Account, valid: set[str], running: Running) -> None:
+        api_key = account.api_key
         try:
             page: list[Link] = []
             async for link in self._services.dgs.iter_links(api_key):
                 page.append(link)
                 if len(page) >= 100:
-                    await self._absorb(page, fp, api_key, owner, valid)
+                    await self._absorb(page, account, valid)
                     page = []
                 if not running():
                     return
             if page:
-                await self._absorb(page, fp, api_key, owner, valid)
+                await self._absorb(page, account, valid)
         except AuthError:
-            await self._refused(fp, api_key)
+            await self._refused(account.fingerprint, api_key)
         except RateLimitedError as exc:
+            # The key's pace and health are one, whether a poll or the sweep learnt of it.
             wait = exc.retry_after if exc.retry_after is not None else self.config.interval
             self._services.dgs.slow_down(api_key, wait)
-            log.info("relist of key %s slowed down: %s", key_hint(api_key), exc.message)
+            self._pause(account.fingerprint, wait)
+            log.info("sweep of key %s slowed down: %s", key_hint(api_key), exc.message)
+        except ProviderUnavailableError as exc:
+            if _malformed(exc):
+                log.info("sweep of key %s failed: %s", key_hint(api_key), exc.message)
+            else:
+                self._key_failed(account.fingerprint, api_key, exc)
         except DGSError as exc:
-            log.info("relist of key %s failed: %s", key_hint(api_key), exc.message)
+            log.info("sweep of key %s failed: %s", key_hint(api_key), exc.message)
+        else:
+            self._key_answered(account.fingerprint)
 
-    async def _absorb(
-        self, links: Sequence[Link], fp: str, api_key: str, owner: int | None, valid: set[str]
-    ) -> None:
+    async def _absorb(self, links: Sequence[Link], account: _Account, valid: set[str]) -> None:
         repo = self._services.repo
         states = await repo.link_states([link.id for link in links])
         now = self.clock()
+        paid: list[str] = []
         for link in links:
             state = states.get(link.id)
             if state is None:
-                if owner is not None:
-                    await self._adopt(link, fp, api_key, owner)
+                if account.owner is not None:
+                    await self._adopt(link, account, account.owner)
                 continue
-            if state.api_key_fingerprint != fp and state.api_key_fingerprint not in valid:
+            if state.api_key_fingerprint != account.fingerprint and (
+                state.api_key_fingerprint not in valid
+            ):
                 # Its old key is gone; this one sees the link: poll it with this one.
                 await repo.upsert_link(
-                    link, owner_user_id=state.owner_user_id, api_key_fingerprint=fp
+                    link,
+                    owner_user_id=state.owner_user_id,
+                    api_key_fingerprint=account.fingerprint,
                 )
                 continue
             if link.status == state.status:
+                if state.use_count is not None and link.use_count != state.use_count:
+                    # A successful payment since the last poll (pending and failed charges do
+                    # not move use_count): poll it now, however quiet it had been.
+                    paid.append(link.id)
                 continue
             if link.is_final:
                 if not state.final_polled:
@@ -662,10 +796,26 @@ class Poller:
                     owner_user_id=state.owner_user_id,
                     api_key_fingerprint=state.api_key_fingerprint,
                 )
+        if paid:
+            await repo.poll_soon(paid, now)
+            self._due_now()
 
-    async def _adopt(self, link: Link, fp: str, api_key: str, owner: int) -> None:
-        """A link made outside the bot: its charges so far are the baseline, not news."""
+    async def _adopt(self, link: Link, account: _Account, owner: int) -> None:
+        """A link the bot has no record of: made outside the bot, or while it was down."""
         repo = self._services.repo
+        fp, api_key = account.fingerprint, account.api_key
+        if account.made_after_connect(link):
+            # No history: every charge on it is news, even one made before the bot saw the
+            # link. Its first poll (now) finds them all new and tells them.
+            await repo.upsert_link(
+                link, owner_user_id=owner, api_key_fingerprint=fp, next_poll_at=self.clock()
+            )
+            log.info(
+                "watching link %s, made after its key was connected (user %s)", link.id, owner
+            )
+            self._due_now()
+            return
+        # It existed when the key was connected: its charges so far are history, not news.
         if link.is_final:
             async with self._services.db.transaction() as conn:
                 await repo.upsert_link(
@@ -676,7 +826,7 @@ class Poller:
         try:
             details = await self._services.dgs.get_link(api_key, link.id)
         except DGSError as exc:
-            log.info("link %s found by the relist, not adopted yet: %s", link.id, exc.message)
+            log.info("link %s found by the sweep, not adopted yet: %s", link.id, exc.message)
             return
         now = self.clock()
         next_poll_at = now + self._jittered(self.config.interval)

@@ -43,6 +43,7 @@ from bot.chat_migration import move_chat
 from bot.dgs.pacing import KeyPacer
 from bot.i18n import Translator
 from bot.notify.messages import (
+    KIND_GROUP_PAYMENT,
     MERGEABLE_KINDS,
     TELEGRAM_TEXT_LIMIT,
     Rendered,
@@ -146,7 +147,18 @@ class Sender:
                 )
             tr = await self._translator(first)
             named = len(rows) > 1
-            parts = [render_row(row.kind, row.payload, tr, named=named) for row in rows]
+            # "Hide givers' names" holds for what is sent after it was set, even a line queued
+            # before: the group's setting is read at send time.
+            hide = first.kind == KIND_GROUP_PAYMENT and await self._hides_names(first.chat_id)
+            parts = [
+                render_row(
+                    row.kind,
+                    {**row.payload, "anonymous": True} if hide else row.payload,
+                    tr,
+                    named=named,
+                )
+                for row in rows
+            ]
             rows, message = await self._fit(rows, parts)
         except Exception as exc:
             # A row we cannot render would fail the same way forever.
@@ -154,6 +166,10 @@ class Sender:
             await self._finish_failed(rows, f"render: {exc!r}")
             return 0
         return await self._send(rows, message)
+
+    async def _hides_names(self, chat_id: int) -> bool:
+        group = await self._services.groups.get(chat_id)
+        return group is not None and group.anonymous_totals
 
     async def _fit(
         self, rows: list[OutboxRow], parts: list[Rendered]

@@ -16,7 +16,14 @@ from decimal import Decimal
 from typing import Any
 
 from bot.asgi_server import BackgroundServer, StartStop
-from bot.sandbox.app import API_PREFIX, ControlError, SandboxApp, SandboxState, create_app
+from bot.sandbox.app import (
+    API_PREFIX,
+    REMOVED,
+    ControlError,
+    SandboxApp,
+    SandboxState,
+    create_app,
+)
 from bot.sandbox.store import SandboxStore
 
 
@@ -105,6 +112,12 @@ class Sandbox(StartStop):
         """Delay every API call made with ``key`` (0 removes the delay)."""
         self.state.set_key_delay(key, Decimal(repr(seconds)))
 
+    async def corrupt_link(self, link_id: str, **fields: Any) -> None:
+        """Serve the link with ``fields`` as given, whatever their type (``REMOVED`` leaves a
+        field out): the unreadable data a provider might send. In-process only; ``reset``
+        ends it."""
+        self.state.corrupt_link(link_id, fields)
+
     async def reset(self) -> None:
         self.state.reset()
 
@@ -114,4 +127,4 @@ class Sandbox(StartStop):
         return self.store.seed_links(key, count, created_at=self.state.now_text(), **options)
 
 
-__all__ = ["ControlError", "Sandbox", "SandboxApp", "SandboxStore", "create_app"]
+__all__ = ["REMOVED", "ControlError", "Sandbox", "SandboxApp", "SandboxStore", "create_app"]

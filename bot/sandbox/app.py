@@ -46,6 +46,8 @@ Test controls exist only when the app is built with ``test_mode=True`` (404 othe
   ``GET``/``DELETE /_sandbox/requests`` (the API request log: method, path, query, the key's
   last 4 characters, content type, body, status sent), ``POST /_sandbox/keys/{key}/delay``
   ``{seconds}`` (0 removes it).
+- In process only, ``SandboxState.corrupt_link``: a link served with fields the API would
+  never write (an amount of ``"abc"``, a field left out), to test a client's tolerance.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from http import HTTPStatus
 from importlib import resources
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
 from babel.numbers import format_decimal, get_currency_precision, list_currencies
@@ -398,6 +400,16 @@ def slugify(title: str) -> str:
 # Faults
 
 
+class _Removed:
+    """Marker of ``corrupt_link``: the field is left out of the link's JSON."""
+
+    def __repr__(self) -> str:
+        return "REMOVED"
+
+
+REMOVED: Final = _Removed()
+
+
 @dataclass
 class Fault:
     id: int
@@ -627,6 +639,8 @@ class SandboxState:
         self.faults: list[Fault] = []
         self.request_log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
         self.key_delays: dict[str, float] = {}
+        # Test control: fields forced into a link's JSON (bad data the API itself never makes).
+        self.link_overrides: dict[str, dict[str, Any]] = {}
         self.closing = asyncio.Event()
         self._fault_ids = itertools.count(1)
 
@@ -684,7 +698,16 @@ class SandboxState:
         for name in ("logo_url", "metadata"):
             if getattr(link, name) is not None:
                 body[name] = getattr(link, name)
+        for name, value in self.link_overrides.get(link.id, {}).items():
+            if value is REMOVED:
+                body.pop(name, None)
+            else:
+                body[name] = value
         return body
+
+    def corrupt_link(self, link_id: str, fields: dict[str, Any]) -> None:
+        """Serve ``fields`` in the link's JSON from now on (``REMOVED`` drops a field)."""
+        self.link_overrides.setdefault(link_id, {}).update(fields)
 
     def unique_slug(self, title: str) -> str:
         base = slugify(title)
@@ -805,6 +828,7 @@ class SandboxState:
         self.faults.clear()
         self.request_log.clear()
         self.key_delays.clear()
+        self.link_overrides.clear()
         self.clock_offset = timedelta()
 
     def shutdown(self) -> None:

@@ -14,9 +14,12 @@ after ``transaction()`` returned loses nothing of it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
+import os
 import sqlite3
+import stat
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime
@@ -111,6 +114,8 @@ class Database:
         self._lock = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
         self._closed = False
+        # Write transactions begun (each is a commit, an fsync): for tests and benchmarks.
+        self.write_transactions = 0
 
     @classmethod
     async def open(
@@ -128,7 +133,19 @@ class Database:
             )
         target = str(path)
         if target != MEMORY:
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            _make_private(Path(target))
+        try:
+            return await cls._open(target, migrations, busy_timeout_ms)
+        except DatabaseError as exc:
+            raise DatabaseError(f"the database {target} cannot be used: {exc}") from exc
+        except sqlite3.Error as exc:
+            # Garbage in the file, a disk image SQLite calls malformed, a file it cannot open.
+            raise DatabaseError(f"the database {target} cannot be used: {exc}") from exc
+
+    @classmethod
+    async def _open(
+        cls, target: str, migrations: Sequence[Migration], busy_timeout_ms: int
+    ) -> Database:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so the sqlite3 module never
         # opens or commits a transaction behind our back.
         raw = await aiosqlite.connect(target, isolation_level=None)
@@ -140,8 +157,9 @@ class Database:
                 async with raw.execute("PRAGMA journal_mode = WAL") as cursor:
                     mode = await cursor.fetchone()
                 if mode is None or str(mode[0]).lower() != "wal":
-                    raise DatabaseError(f"cannot switch {target} to WAL journal mode")
+                    raise DatabaseError("cannot switch it to WAL journal mode")
             await raw.execute("PRAGMA synchronous = FULL")
+            await _check_integrity(raw)
             version = await _migrate(raw, migrations)
         except BaseException:
             await raw.close()
@@ -170,6 +188,7 @@ class Database:
         async with self._hold() as raw:
             conn = Connection(raw)
             await raw.execute("BEGIN IMMEDIATE")
+            self.write_transactions += 1
             try:
                 yield conn
                 conn._end()
@@ -222,6 +241,27 @@ class Database:
                 yield self._raw
             finally:
                 self._holder = None
+
+
+def _make_private(path: Path) -> None:
+    """The database and its -wal and -shm files are for the bot's user alone (0600), whoever
+    made them: SQLite gives new -wal and -shm files the database file's mode."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_IMODE(name.stat().st_mode) != 0o600:
+                name.chmod(0o600)
+
+
+async def _check_integrity(raw: aiosqlite.Connection) -> None:
+    # quick_check reads every page without the index cross-checks: a damaged file stops the
+    # start here, not in the middle of a poll.
+    async with raw.execute("PRAGMA quick_check(1)") as cursor:
+        row = await cursor.fetchone()
+    if row is None or str(row[0]) != "ok":
+        raise DatabaseError(f"it is damaged ({row[0] if row else 'no answer'})")
 
 
 async def _rollback(raw: aiosqlite.Connection) -> None:

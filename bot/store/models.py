@@ -155,10 +155,11 @@ class PollTarget:
 
 @dataclass(frozen=True, slots=True)
 class LinkState:
-    """What the relist compares with the provider's list."""
+    """What the sweep compares with the provider's list."""
 
     link_id: str
     owner_user_id: int
     api_key_fingerprint: str
     status: str
     final_polled: bool
+    use_count: int | None  # successful payments at the last details poll stored (None: none)

@@ -40,7 +40,12 @@ from bot.store.models import (
     StoredLink,
     User,
 )
-from bot.store.secrets import KeyVault, key_fingerprint, key_last4
+from bot.store.secrets import (
+    FINGERPRINT_PREFIX,
+    KeyVault,
+    key_last4,
+    legacy_fingerprint,
+)
 
 MAX_ERROR_CHARS = 1000
 
@@ -209,6 +214,83 @@ class Repo:
         if token is not None:
             self._vault.decrypt(token)
 
+    def key_fingerprint(self, api_key: str) -> str:
+        """The fingerprint stored beside a key and on its links (``KeyVault.fingerprint``)."""
+        return self._vault.fingerprint(api_key)
+
+    async def upgrade_fingerprints(self, known_keys: Sequence[str] = ()) -> int:
+        """Rewrite fingerprints stored by earlier versions (unsalted SHA-256) in the keyed
+        form, in one transaction; returns the rows changed. Cheap when there is nothing to do:
+        call at every start, before anything looks a key up.
+
+        An old fingerprint is recognised through the stored keys (decrypted here) and
+        ``known_keys`` (the operator's); one that matches no key the bot still holds gets a
+        keyed stand-in. The old values are wiped from the file too (freed space, the WAL), so
+        no plain hash of any API key stays in the database.
+        """
+        prefix = (len(FINGERPRINT_PREFIX), FINGERPRINT_PREFIX)
+        async with self._db.reading() as conn:
+            stale = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM credentials "
+                "WHERE substr(key_fingerprint, 1, ?) != ?) "
+                "OR EXISTS (SELECT 1 FROM links WHERE substr(api_key_fingerprint, 1, ?) != ?)",
+                prefix + prefix,
+            )
+            if not stale:
+                return 0
+            secure_delete = await conn.fetchval("PRAGMA secure_delete")
+            await conn.execute("PRAGMA secure_delete = ON")
+        changed = 0
+        try:
+            async with self._db.transaction() as conn:
+                renamed = {
+                    legacy_fingerprint(api_key): self._vault.fingerprint(api_key)
+                    for api_key in known_keys
+                }
+                rows = await conn.fetchall(
+                    "SELECT user_id, encrypted_key, key_fingerprint FROM credentials"
+                )
+                for row in rows:
+                    api_key = self._vault.decrypt(row["encrypted_key"])
+                    new = self._vault.fingerprint(api_key)
+                    renamed[legacy_fingerprint(api_key)] = new
+                    if row["key_fingerprint"] != new:
+                        changed += await conn.execute(
+                            "UPDATE credentials SET key_fingerprint = ? WHERE user_id = ?",
+                            (new, row["user_id"]),
+                        )
+                old_links = await conn.fetchall(
+                    "SELECT DISTINCT api_key_fingerprint FROM links "
+                    "WHERE substr(api_key_fingerprint, 1, ?) != ?",
+                    prefix,
+                )
+                for row in old_links:
+                    old = row["api_key_fingerprint"]
+                    new = renamed.get(old) or self._vault.fingerprint_of_legacy(old)
+                    changed += await conn.execute(
+                        "UPDATE links SET api_key_fingerprint = ? WHERE api_key_fingerprint = ?",
+                        (new, old),
+                    )
+        finally:
+            async with self._db.reading() as conn:
+                await conn.execute(f"PRAGMA secure_delete = {int(secure_delete)}")
+                # The WAL still holds the pages as they were: copy them back and empty it.
+                await conn.fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
+        return changed
+
+    async def links_on_key_by_owner(
+        self, fingerprint: str, *, excluding: Sequence[int] = (), conn: Connection | None = None
+    ) -> dict[int, int]:
+        """How many links of each owner (but ``excluding``) were made with this key."""
+        async with self._reading(conn) as c:
+            rows = await c.fetchall(
+                "SELECT owner_user_id, count(*) AS n FROM links WHERE api_key_fingerprint = ? "
+                "AND owner_user_id NOT IN (SELECT value FROM json_each(?)) "
+                "GROUP BY owner_user_id ORDER BY owner_user_id",
+                (fingerprint, encode_json(list(excluding))),
+            )
+        return {row["owner_user_id"]: row["n"] for row in rows}
+
     # --- users ------------------------------------------------------------------------
 
     async def get_user(self, user_id: int, *, conn: Connection | None = None) -> User | None:
@@ -296,7 +378,7 @@ class Repo:
                 "encrypted_key = excluded.encrypted_key, key_last4 = excluded.key_last4, "
                 "key_fingerprint = excluded.key_fingerprint, status = 'valid', "
                 "created_at = excluded.created_at",
-                (user_id, token, key_last4(api_key), key_fingerprint(api_key), now),
+                (user_id, token, key_last4(api_key), self._vault.fingerprint(api_key), now),
             )
             row = await c.fetchone("SELECT * FROM credentials WHERE user_id = ?", (user_id,))
         assert row is not None
@@ -369,6 +451,12 @@ class Repo:
                 "SELECT * FROM credentials WHERE status = 'valid' ORDER BY user_id"
             )
         return [_credential(row) for row in rows]
+
+    async def stored_api_keys(self, *, conn: Connection | None = None) -> list[str]:
+        """Every stored key in clear, whatever its status: for the log redactor at start."""
+        async with self._reading(conn) as c:
+            rows = await c.fetchall("SELECT encrypted_key FROM credentials")
+        return [self._vault.decrypt(row["encrypted_key"]) for row in rows]
 
     # --- links --------------------------------------------------------------------------
 
@@ -508,8 +596,8 @@ class Repo:
         async with self._writing(conn) as c:
             changed = await c.execute(
                 "UPDATE links SET title = ?, slug = ?, url = ?, currency = ?, status = ?, "
-                "snapshot = ?, next_poll_at = ?, quiet_steps = ?, final_polled = ?, "
-                "last_charge_at = COALESCE(?, last_charge_at) WHERE link_id = ?",
+                "snapshot = ?, next_poll_at = ?, quiet_steps = ?, "
+                "final_polled = ?, last_charge_at = COALESCE(?, last_charge_at) WHERE link_id = ?",
                 (
                     link.title,
                     link.slug,
@@ -804,6 +892,14 @@ class Repo:
 
     async def claim_due(self, now: float, limit: int) -> list[OutboxRow]:
         """Take up to ``limit`` due rows to send (they become in_flight), oldest first."""
+        # The sender asks every second: an empty outbox costs a read, not a write transaction.
+        async with self._db.reading() as c:
+            due = await c.fetchval(
+                "SELECT 1 FROM outbox WHERE state = 'pending' AND not_before <= ? LIMIT 1",
+                (now,),
+            )
+        if not due:
+            return []
         async with self._db.transaction() as c:
             rows = await c.fetchall(
                 """
@@ -1008,7 +1104,8 @@ class Repo:
             return {}
         async with self._reading(conn) as c:
             rows = await c.fetchall(
-                "SELECT link_id, owner_user_id, api_key_fingerprint, status, final_polled "
+                "SELECT link_id, owner_user_id, api_key_fingerprint, status, final_polled, "
+                "json_extract(snapshot, '$.link.use_count') AS use_count "
                 "FROM links WHERE link_id IN (SELECT value FROM json_each(?))",
                 (encode_json(list(link_ids)),),
             )
@@ -1019,9 +1116,41 @@ class Repo:
                 api_key_fingerprint=row["api_key_fingerprint"],
                 status=row["status"],
                 final_polled=bool(row["final_polled"]),
+                use_count=None if row["use_count"] is None else int(row["use_count"]),
             )
             for row in rows
         }
+
+    async def poll_soon(
+        self, link_ids: Sequence[str], now: float, *, conn: Connection | None = None
+    ) -> None:
+        """Make these links due at ``now`` at the latest (the list showed they changed)."""
+        if not link_ids:
+            return
+        async with self._writing(conn) as c:
+            await c.execute(
+                "UPDATE links SET next_poll_at = MIN(next_poll_at, ?), quiet_steps = 0 "
+                "WHERE final_polled = 0 AND link_id IN (SELECT value FROM json_each(?))",
+                (now, encode_json(list(link_ids))),
+            )
+
+    async def shift_schedule(
+        self, seconds: float, now: float, *, conn: Connection | None = None
+    ) -> None:
+        """The wall clock stepped back by ``seconds`` (it reads ``now``): every stored time
+        still to come moves back as much, so nothing waits the size of the step (polls,
+        alert retries)."""
+        async with self._writing(conn) as c:
+            await c.execute(
+                "UPDATE links SET next_poll_at = next_poll_at - ? "
+                "WHERE final_polled = 0 AND next_poll_at > ?",
+                (seconds, now),
+            )
+            await c.execute(
+                "UPDATE outbox SET not_before = not_before - ? "
+                "WHERE state = 'pending' AND not_before > ?",
+                (seconds, now),
+            )
 
     async def claim_more(self, chat_id: int, kind: str, now: float, limit: int) -> list[OutboxRow]:
         """Beside a row just claimed for ``chat_id``, take its next due rows of ``kind`` too

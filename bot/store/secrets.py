@@ -2,19 +2,33 @@
 
 The key comes from ``BOT_ENCRYPTION_KEY`` when set, else from ``<data_dir>/secret.key``
 (created on first start, mode 0600). No message or repr here ever contains a key.
+
+API keys are found by fingerprint (which users share a key, which key a link was made with)
+without decrypting anything. The fingerprint is an HMAC keyed by a secret derived from the
+encryption key: a plain hash beside the ciphertext would let whoever copies the database test
+a guessed or leaked API key against it.
 """
 
 from __future__ import annotations
 
+import base64
 import binascii
 import contextlib
 import hashlib
+import hmac
 import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 KEY_FILENAME = "secret.key"
+
+# Marks the HMAC form, so the start-up upgrade (``Repo.upgrade_fingerprints``) can tell it
+# from the unsalted SHA-256 of earlier versions and never hashes a fingerprint twice.
+FINGERPRINT_PREFIX = "h1:"
+_FINGERPRINT_INFO = b"paylinks: API key fingerprints"
 
 WRONG_KEY_MESSAGE = (
     "the encryption key does not match the stored API keys; "
@@ -90,8 +104,8 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
-def key_fingerprint(api_key: str) -> str:
-    """SHA-256 hex of an API key: finds the users of one key without decrypting anything."""
+def legacy_fingerprint(api_key: str) -> str:
+    """The unsalted SHA-256 that earlier versions stored; only to recognise their rows."""
     return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
 
 
@@ -100,12 +114,18 @@ def key_last4(api_key: str) -> str:
 
 
 class KeyVault:
-    """Encrypts and decrypts short secrets (API keys) with the bot's Fernet key."""
+    """Encrypts and decrypts short secrets (API keys) with the bot's Fernet key, and
+    fingerprints them with a secret derived from it."""
 
-    __slots__ = ("_fernet",)
+    __slots__ = ("_fernet", "_fingerprint_secret")
 
     def __init__(self, key: bytes) -> None:
-        self._fernet = Fernet(_checked(key, "the encryption key"))
+        checked = _checked(key, "the encryption key")
+        self._fernet = Fernet(checked)
+        # HKDF: the fingerprint secret reveals nothing of the key that encrypts.
+        self._fingerprint_secret = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=_FINGERPRINT_INFO
+        ).derive(base64.urlsafe_b64decode(checked))
 
     def __repr__(self) -> str:
         return "KeyVault(key=<hidden>)"
@@ -118,3 +138,16 @@ class KeyVault:
             return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
         except (InvalidToken, UnicodeError):
             raise EncryptionKeyError(WRONG_KEY_MESSAGE) from None
+
+    def fingerprint(self, api_key: str) -> str:
+        """The key's fingerprint: equal for equal keys, useless without the encryption key."""
+        return self._mac(api_key.encode("utf-8"))
+
+    def fingerprint_of_legacy(self, legacy: str) -> str:
+        """A new-form stand-in for an old fingerprint whose key the bot no longer holds: links
+        made with one such key stay together, and the plain hash is gone from the database."""
+        return self._mac(b"legacy:" + legacy.encode("ascii", "replace"))
+
+    def _mac(self, data: bytes) -> str:
+        digest = hmac.new(self._fingerprint_secret, data, hashlib.sha256).hexdigest()
+        return FINGERPRINT_PREFIX + digest

@@ -279,27 +279,6 @@ async def test_closed_links_get_a_note_and_are_no_longer_polled(world: World) ->
     assert len(tg.sent_to(alice)) == 3
 
 
-async def test_a_link_made_elsewhere_is_found_by_the_relist_and_alerts(world: World) -> None:
-    alice = world.user(409, "Alice")
-    services = world.services
-    key = await services.accounts.api_key_for(alice.id)
-    assert key is not None
-    body = LinkCreate(
-        title="Made on the web", amount_type=AmountType.FIXED, amount=Decimal(900), currency="RWF"
-    )
-    link = await services.dgs.create_link(key, body)
-    await world.sandbox.add_charge(key, link.id, 900)  # before the bot knew: history
-    await notifier_of(world.app).poller.relist()
-    stored = await services.repo.get_link(link.id)
-    assert stored is not None and stored.owner_user_id == alice.id
-    await asyncio.sleep(3 * INTERVAL)
-    assert world.tg.sent_to(alice) == []
-    await world.sandbox.add_charge(key, link.id, 1800)
-    message = await world.tg.wait_for_message(alice.id)
-    assert message.content.startswith(f"💰 Payment received: {rwf(1800)} for Made on the web")
-    assert f"Total: {rwf(2700)}" in message.content
-
-
 # --- restarts --------------------------------------------------------------------------
 
 

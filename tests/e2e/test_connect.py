@@ -39,16 +39,17 @@ async def test_connect_deletes_the_key_and_stores_it_encrypted(real_world: World
     assert KEY.encode() not in raw
 
 
-async def test_a_refused_key_is_deleted_and_asked_again(real_world: World) -> None:
+async def test_a_refused_key_is_deleted_and_connect_ends(real_world: World) -> None:
     world = real_world
     bob = world.user(302, "Bob")
     await world.say(bob, "/connect")
     await world.tg.send_text(bob, "live_key_that_is_wrong_1234")
     reply = await world.tg.wait_for_message(bob.id, lambda m: "refused" in m.text)
-    assert "/cancel" in reply.text
+    assert "/connect to try again" in reply.text
     assert len(world.tg.calls("deleteMessage")) == 1
     assert await world.services.repo.get_api_key(bob.id) is None
-    # Still waiting for a key: a good one now connects.
+    # No longer waiting for a key: trying again starts with /connect.
+    await world.say(bob, "/connect")
     await world.tg.send_text(bob, KEY)
     await world.tg.wait_for_message(bob.id, lambda m: "Connected" in m.text)
 

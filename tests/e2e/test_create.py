@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,8 +13,9 @@ import zxingcpp
 from PIL import Image
 
 from bot.accounts import SANDBOX_KEY_PREFIX
-from tests.conftest import World
-from tests.fakes.telegram import FakeMessage, FakeUser
+from bot.sandbox import Sandbox
+from tests.conftest import World, make_settings, start_world
+from tests.fakes.telegram import FakeMessage, FakeTelegram, FakeUser
 
 
 class Vendor:
@@ -498,10 +500,20 @@ async def test_a_refusal_names_the_fields_in_the_users_language(world: World) ->
     assert "• currency\xa0: is not enabled" in reply.content
 
 
-async def test_a_first_create_sends_just_the_post(world: World, vendor: Vendor) -> None:
-    summary = await fill_minimal_fixed(vendor)
-    await world.sandbox.clear_requests()
-    await vendor.tap("✅ Create link", summary)
-    await world.tg.wait_for_message(vendor.user.id, lambda m: m.photo is not None)
-    # The reference was never sent before: no look-up, just the POST.
-    assert [r["method"] for r in await world.sandbox.requests()] == ["POST"]
+async def test_a_first_create_sends_just_the_post(
+    tg: FakeTelegram, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # The notifier's sweep lists every key each poll interval, with the same request as a
+    # look-up: at 30 s it runs at start and then not during the test.
+    settings = make_settings(tg, sandbox, tmp_path / "data", poll_interval_seconds=30)
+    world = await start_world(tg, sandbox, settings)
+    try:
+        vendor = Vendor(world, world.user(501, "Aline"))
+        summary = await fill_minimal_fixed(vendor)
+        await world.sandbox.clear_requests()
+        await vendor.tap("✅ Create link", summary)
+        await world.tg.wait_for_message(vendor.user.id, lambda m: m.photo is not None)
+        # The reference was never sent before: no look-up, just the POST.
+        assert [r["method"] for r in await world.sandbox.requests()] == ["POST"]
+    finally:
+        await world.stop()

@@ -365,7 +365,11 @@ async def test_another_users_presses_in_a_group_do_nothing(world: World) -> None
     group = world.tg.group(-4100, "Market", {owner: "creator", other: "member"})
     await world.tg.add_bot_to_group(owner, group)
     link = await make_link(world, owner, title="Shared stall")
-    listing = await links_message(world, owner, group)
+    # /links in a group answers in private; the list's buttons still refuse anyone else.
+    mark = world.tg.mark()
+    await world.tg.send_text(owner, "/links", chat=group)
+    listing = await world.tg.wait_for_message(owner.id, is_list, since=mark)
+    await world.tg.wait_for_message(group.id, lambda m: "in private" in m.content, since=mark)
     await _others_presses_do_nothing(world, other, listing, group.id)
 
     card = await tap(world, owner, listing, button(listing, card_data(link.id)))

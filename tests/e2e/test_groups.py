@@ -104,10 +104,11 @@ async def test_members_buttons_on_a_group_link_only_get_an_alert(
         "answerCallbackQuery", lambda r: r.params.get("show_alert") is True
     )
     assert answer.params["text"]
-    # Grace administers the group: the link is hers to manage too, though Paul made it.
+    # Grace administers the group: the link is hers to manage too, though Paul made it. The
+    # card names payers, so it comes to her in private.
     mark = world.tg.mark()
     await world.tg.press(parish.grace, card, text="📊 Détails")
-    details = await world.tg.wait_for_message(GROUP_ID, since=mark)
+    details = await world.tg.wait_for_message(parish.grace.id, since=mark)
     assert "Choir robes" in details.content
 
 

@@ -105,7 +105,7 @@ def test_no_entry_is_left_in_english(language: str) -> None:
 
 def test_every_key_the_code_names_exists() -> None:
     code_root = ROOT.parent
-    pattern = re.compile(r"""\btr(?:\.plural)?\(\s*["']([a-z0-9]+(?:-[a-z0-9_]+)+)["']""")
+    pattern = re.compile(r"""\btr(?:\.plural|\.plain)?\(\s*["']([a-z0-9]+(?:-[a-z0-9_]+)+)["']""")
     named: set[str] = set()
     for folder in ("bot", "handlers"):
         for path in (code_root / folder).rglob("*.py"):

@@ -901,3 +901,114 @@ async def test_malformed_key_is_refused_before_sending(
 def test_key_hint_shows_at_most_the_last_four_characters() -> None:
     assert key_hint(KEY) == "…4242"
     assert "sk_t" not in key_hint("sk_test_abc")
+
+
+# ----------------------------------------------------------------- unreadable links (issue 12)
+
+UNREADABLE_LINKS: list[dict[str, Any]] = [
+    {"amount": ""},
+    {"amount": "abc"},
+    {"amount": 1e30},
+    {"amount": "1e999999999"},
+    {"amount": "0.0000000000000000000000000000001"},
+    {"id": None},
+    {"title": None},
+    {"expires_at": "0001-01-01 00:00:00"},
+]
+
+
+async def test_iter_links_skips_unreadable_links_and_logs_each_id_once(
+    client: DGSClient, dgs: FakeDGS, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = []
+    bad = []
+    for fields in UNREADABLE_LINKS:
+        good.append(dgs.add_link()["id"])
+        bad.append(dgs.add_link(**fields))
+    good.append(dgs.add_link()["id"])
+    caplog.set_level(logging.DEBUG, logger="bot.dgs")
+
+    ids = [link.id async for link in client.iter_links(KEY, per_page=3)]
+    assert sorted(ids) == sorted(good)
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == len(bad)
+    named = [link["id"] for link in bad if isinstance(link.get("id"), str)]
+    for link_id in named:
+        assert sum(link_id in message for message in warnings) == 1
+    assert sum("without an id" in message for message in warnings) == 1
+    # The id and nothing of the data (an id may hold "abc" itself: take the ids out first).
+    rest = " ".join(warnings)
+    for link_id in named:
+        rest = rest.replace(link_id, "")
+    assert "abc" not in rest and "e+30" not in rest and "0001" not in rest
+
+    caplog.clear()
+    again = [link.id async for link in client.iter_links(KEY, per_page=3)]
+    assert sorted(again) == sorted(good)
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+@pytest.mark.parametrize("fields", UNREADABLE_LINKS[:5] + UNREADABLE_LINKS[6:])
+async def test_get_link_of_an_unreadable_link_is_an_unexpected_response(
+    client: DGSClient, dgs: FakeDGS, fields: dict[str, Any]
+) -> None:
+    link = dgs.add_link(**fields)
+    with pytest.raises(ProviderUnavailableError) as info:
+        await client.get_link(KEY, link["id"])
+    # What the poller reads as "this link's data", not the key's health.
+    assert info.value.status_code is None and "unexpected response" in info.value.message
+
+
+async def test_an_unreadable_link_may_be_our_create_so_try_again_sends_nothing(
+    client: DGSClient, dgs: FakeDGS
+) -> None:
+    dgs.add_link(amount="abc", metadata={CLIENT_REF_KEY: "ref-9"})
+    dgs.add_link(amount="abc", metadata={CLIENT_REF_KEY: "someone-else"})
+    dgs.add_link()
+    with pytest.raises(CreateOutcomeUnknownError):
+        await client.create_link(KEY, new_link(), client_ref="ref-9")
+    assert dgs.calls("POST") == []
+    # An unreadable link of another create is not a reason to doubt: this one goes ahead.
+    made = await client.create_link(KEY, new_link(), client_ref="ref-10")
+    assert made.metadata == {CLIENT_REF_KEY: "ref-10"}
+
+
+# ----------------------------------------------------------------- Retry-After is capped
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("86400", 300.0),
+        ("1e400", 300.0),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 300.0),
+        ("120", 120.0),
+        ("-5", 0.0),
+        ("nan", None),
+        ("soon", None),
+        ("Mon, 99 Foo 2026 99:99:99 GMT", None),
+    ],
+)
+async def test_retry_after_is_capped_at_five_minutes(
+    make_client: MakeClient, dgs: FakeDGS, header: str, expected: float | None
+) -> None:
+    client = make_client(max_retries=0)
+    dgs.inject(json_reply(429, error_body("slow down"), {"Retry-After": header}))
+    with pytest.raises(RateLimitedError) as info:
+        await client.get_link(KEY, "x")
+    assert info.value.retry_after == expected
+
+
+async def test_a_huge_retry_after_slows_the_key_for_five_minutes_not_a_day(
+    make_client: MakeClient, dgs: FakeDGS, fake_time: FakeTime
+) -> None:
+    client = make_client(max_retries=0, retry_budget=1000.0)
+    dgs.inject(json_reply(429, error_body("slow down"), {"Retry-After": "86400"}))
+    with pytest.raises(RateLimitedError):
+        await client.list_links(KEY)
+    await client.list_links(KEY)
+    assert [s.at for s in dgs.calls("GET")] == [0.0, pytest.approx(300.0, abs=0.01)]
+    client.slow_down(KEY, 86400.0)  # the poller's own call, with what it was told
+    await client.list_links(KEY)
+    assert dgs.calls("GET")[-1].at == pytest.approx(600.0, abs=0.01)

@@ -757,6 +757,8 @@ ONE_EXAMPLE_PER_CODE: list[tuple[str, Any]] = [
     ("draft-metadata-duplicate-key", lambda: parse_metadata("a=1\na=2")),
     ("draft-metadata-reserved-key", lambda: parse_metadata("paylinks_ref=1")),
     ("draft-metadata-too-large", lambda: parse_metadata("a=" + "x" * 5000)),
+    ("draft-url-credentials", lambda: clean_https_url("https://user:pw@example.com")),
+    ("draft-metadata-too-deep", lambda: parse_metadata('{"a":' * 9 + "1" + "}" * 9)),
 ]
 
 
@@ -767,3 +769,47 @@ def test_each_draft_code_is_reachable(code: str, call: Any) -> None:
 
 def test_the_code_list_is_complete() -> None:
     assert [code for code, _ in ONE_EXAMPLE_PER_CODE] == list(DRAFT_ERROR_CODES)
+
+
+# --- issue 12: deep metadata, addresses with credentials -------------------------------------
+
+
+@pytest.mark.parametrize("depth", [9, 50, 2000, 100_000])
+def test_metadata_nested_too_deep_is_refused_before_parsing(depth: int) -> None:
+    for text in ('{"a":' * depth + "1" + "}" * depth, '{"a":' + "[" * (depth - 1) + "]" * depth):
+        error = refused(parse_metadata, text)
+        assert (error.code, error.params) == ("draft-metadata-too-deep", {"max": 8})
+
+
+def test_metadata_eight_levels_deep_is_taken_and_brackets_in_strings_do_not_count() -> None:
+    eight = parse_metadata('{"a":' * 8 + '"{[{[ \\" {{{{{{{{{{"' + "}" * 8)
+    depth, node = 0, eight
+    while isinstance(node, dict):
+        depth, node = depth + 1, node["a"]
+    assert depth == 8 and node == '{[{[ " {{{{{{{{{{'
+    assert parse_metadata('{"note": "[[[[[[[[[[[[", "n": [1, [2, [3]]]}') == {
+        "note": "[[[[[[[[[[[[",
+        "n": [1, [2, [3]]],
+    }
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:pw@example.com/thanks",
+        "https://user@example.com",
+        "https://:pw@example.com",
+        "https://@example.com",
+        "HTTPS://a:b@shop.example.rw:8443/x",
+    ],
+)
+@pytest.mark.parametrize("field", ["redirect_url", "logo_url"])
+def test_addresses_with_a_user_or_password_are_refused(url: str, field: str) -> None:
+    error = refused(clean_https_url, url, field)
+    assert (error.field, error.code) == (field, "draft-url-credentials")
+
+
+def test_an_at_sign_in_the_path_is_not_a_credential() -> None:
+    assert clean_https_url("https://example.com/@shop?from=a@b") == (
+        "https://example.com/@shop?from=a@b"
+    )

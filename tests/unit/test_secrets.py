@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import sqlite3
 import stat
 import traceback
@@ -130,14 +132,32 @@ async def test_api_keys_are_not_stored_in_clear(tmp_path: Path) -> None:
     db = await Database.open(path)
     try:
         repo = Repo(db, KeyVault(load_or_create_key(tmp_path, None)))
-        await repo.save_credential(1, API_KEY)
+        saved = await repo.save_credential(1, API_KEY)
         # The WAL holds the fresh row until a checkpoint: read every file of the database.
         raw = _database_bytes(tmp_path)
         # Positive control: the row is in these bytes (its fingerprint is stored in clear).
-        assert hashlib.sha256(API_KEY.encode()).hexdigest().encode() in raw
+        assert saved.key_fingerprint.encode() in raw
         assert API_KEY.encode() not in raw
+        # Nor a plain hash of it, which would confirm a guessed or leaked key.
+        assert hashlib.sha256(API_KEY.encode()).hexdigest().encode() not in raw
     finally:
         await db.close()
     raw = _database_bytes(tmp_path)
-    assert hashlib.sha256(API_KEY.encode()).hexdigest().encode() in raw
+    assert saved.key_fingerprint.encode() in raw
     assert API_KEY.encode() not in raw
+    assert hashlib.sha256(API_KEY.encode()).hexdigest().encode() not in raw
+
+
+def test_fingerprint_is_keyed_by_the_encryption_key() -> None:
+    key = Fernet.generate_key()
+    vault = KeyVault(key)
+    fingerprint = vault.fingerprint(API_KEY)
+    # Equal keys, equal fingerprints, also in another vault with the same encryption key.
+    assert KeyVault(key).fingerprint(API_KEY) == fingerprint
+    assert vault.fingerprint("another-key-5678") != fingerprint
+    # Without the encryption key, neither the plain hash nor another vault finds it.
+    assert hashlib.sha256(API_KEY.encode()).hexdigest() not in fingerprint
+    assert KeyVault(Fernet.generate_key()).fingerprint(API_KEY) != fingerprint
+    # Nor is it a MAC keyed by the encryption key itself: the secret is derived.
+    for secret in (key, base64.urlsafe_b64decode(key)):
+        assert hmac.new(secret, API_KEY.encode(), hashlib.sha256).hexdigest() not in fingerprint
