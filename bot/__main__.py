@@ -4,6 +4,8 @@ paylinks-bot                 the bot, long polling, against DGS_API_BASE_URL
 paylinks-bot --sandbox       the bot and the embedded sandbox provider, the bot pointed at it
 paylinks-bot sandbox         the sandbox provider alone
 paylinks-bot demo            everything on this machine, offline: a web chat at 127.0.0.1:8080
+
+The sandbox and the demo are tools (``bot/devtools``): started here, never by ``bot/app.py``.
 """
 
 from __future__ import annotations
@@ -14,10 +16,14 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
 
 from bot.config import Settings, SettingsError, load_settings
 from bot.logs import configure_logging
+
+if TYPE_CHECKING:
+    from bot.app import ProviderServer
 
 log = logging.getLogger("bot")
 
@@ -119,7 +125,10 @@ async def _run_bot(settings: Settings, *, with_sandbox: bool, port: int) -> None
     from bot.store.secrets import EncryptionKeyError
 
     try:
-        await run_bot(settings, with_sandbox=with_sandbox, sandbox_port=port)
+        if with_sandbox:
+            await run_bot(settings, provider=_sandbox_for_bot(port), auto_connect=True)
+        else:
+            await run_bot(settings)
     except (EncryptionKeyError, DataDirBusyError, DatabaseError) as exc:
         # One line, whatever SQLite or a migration put in the message.
         raise _StartupError(" ".join(str(exc).split())) from None
@@ -138,9 +147,27 @@ async def _run_bot(settings: Settings, *, with_sandbox: bool, port: int) -> None
         ) from None
 
 
+def _sandbox_for_bot(port: int) -> ProviderServer:
+    """``--sandbox``: the sandbox beside the bot, which talks to it and gives everyone a key."""
+
+    @contextlib.asynccontextmanager
+    async def provider(settings: Settings) -> AsyncIterator[str]:
+        from bot.devtools.sandbox import in_data_dir
+
+        async with in_data_dir(settings.bot_data_dir, port) as sandbox:
+            log.info(
+                "sandbox provider at %s (payer pages at %s/generation/pay/…)",
+                sandbox.url,
+                sandbox.url,
+            )
+            yield sandbox.api_base_url
+
+    return provider
+
+
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.demo import DemoError, run_demo
-    from bot.demo.texts import terminal_language
+    from bot.devtools.demo import DemoError, run_demo
+    from bot.devtools.demo.texts import terminal_language
     from bot.i18n import Catalogues
 
     catalogues = Catalogues.load()
@@ -169,16 +196,14 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _serve_sandbox(settings: Settings, port: int) -> None:
-    from bot.sandbox import Sandbox
+    from bot.devtools.sandbox import in_data_dir
 
-    settings.bot_data_dir.mkdir(parents=True, exist_ok=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    db_path = str(settings.bot_data_dir / "sandbox.sqlite3")
-    async with Sandbox(port=port, db_path=db_path, test_mode=False) as sandbox:
+    async with in_data_dir(settings.bot_data_dir, port) as sandbox:
         log.info(
             "sandbox provider: API %s — any key starting sk_test_ works", sandbox.api_base_url
         )

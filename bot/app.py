@@ -41,6 +41,11 @@ PayLinksApp = Application[Any, BotContext, dict[str, Any], dict[str, Any], BotDa
 # Long-poll wait per getUpdates call; short enough that a stop is prompt.
 POLL_TIMEOUT_SECONDS = 10
 
+# A provider served for the bot's life (the CLI's sandbox), yielding its API base URL. The bot
+# enters it once it holds its data folder, as the sandbox keeps its database there; the tools
+# themselves (bot/devtools) stay out of the runtime's imports.
+ProviderServer = Callable[[Settings], contextlib.AbstractAsyncContextManager[str]]
+
 
 def file_base_url(base_url: str) -> str:
     """Bot API file downloads live beside the methods: ``…/bot`` → ``…/file/bot``."""
@@ -92,7 +97,6 @@ class BotRun:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     started: asyncio.Event = field(default_factory=asyncio.Event)
     app: PayLinksApp | None = None
-    sandbox_url: str | None = None
 
 
 @contextlib.asynccontextmanager
@@ -102,52 +106,42 @@ async def _held_data_dir(settings: Settings) -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def _maybe_sandbox(
-    settings: Settings, enabled: bool, port: int
+async def _provider(
+    settings: Settings, provider: ProviderServer | None
 ) -> AsyncIterator[str | None]:
-    if not enabled:
-        yield None
+    if provider is None:
+        yield None  # the bot talks to DGS_API_BASE_URL
         return
-    from bot.sandbox import Sandbox
-
-    settings.bot_data_dir.mkdir(parents=True, exist_ok=True)
-    db_path = str(settings.bot_data_dir / "sandbox.sqlite3")
-    async with Sandbox(port=port, db_path=db_path, test_mode=False) as sandbox:
-        log.info(
-            "sandbox provider at %s (payer pages at %s/generation/pay/…)", sandbox.url, sandbox.url
-        )
-        yield sandbox.api_base_url
+    async with provider(settings) as api_base_url:
+        yield api_base_url
 
 
 async def run_bot(
     settings: Settings,
     *,
     run: BotRun | None = None,
-    with_sandbox: bool = False,
-    sandbox_port: int = 0,
-    auto_connect: bool | None = None,
+    provider: ProviderServer | None = None,
+    auto_connect: bool = False,
     dgs_transport: httpx.AsyncBaseTransport | None = None,
     on_started: Callable[[PayLinksApp], Awaitable[None]] | None = None,
 ) -> None:
     """Run the bot (long polling) until ``run.stop`` is set or SIGTERM/SIGINT arrives.
 
-    ``with_sandbox`` serves the embedded sandbox and points the bot at it; ``auto_connect``
-    (default: the same) gives every user a sandbox key of their own on first sight.
+    ``provider`` serves the provider the bot talks to (the CLI's ``--sandbox``) and points the
+    bot at it; ``auto_connect`` gives every user a sandbox key of their own on first sight.
     """
     run = run or BotRun()
-    sandbox_mode = with_sandbox if auto_connect is None else auto_connect
     async with (
         # First: a second bot on this folder must stop before it touches anything in it.
         _held_data_dir(settings),
-        _maybe_sandbox(settings, with_sandbox, sandbox_port) as sandbox_api,
+        _provider(settings, provider) as dgs_base_url,
         open_services(
             settings,
-            dgs_base_url=sandbox_api,
-            sandbox_mode=sandbox_mode,
+            dgs_base_url=dgs_base_url,
+            sandbox_mode=auto_connect,
             dgs_transport=dgs_transport,
         ) as services,
     ):
-        run.sandbox_url = sandbox_api
         await services.accounts.log_lost_operator_links()
         SECRETS.add(*await services.repo.stored_api_keys())  # keys of any shape: never logged
         app = build_application(settings, services)

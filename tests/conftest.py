@@ -17,7 +17,7 @@ import pytest
 
 from bot.app import BotRun, PayLinksApp, run_bot
 from bot.config import Settings, load_settings
-from bot.sandbox import Sandbox
+from bot.devtools.sandbox import Sandbox
 from bot.services import Services
 from tests.fakes.telegram import FakeMessage, FakeTelegram, FakeUser
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest_asyncio
 
-from bot.sandbox import Sandbox
+from bot.devtools.sandbox import Sandbox
 
 KEY = "sk_test_contract_alpha_1111"
 OTHER_KEY = "sk_test_contract_beta_2222"

@@ -1,4 +1,4 @@
-"""DGSClient over real HTTP against the embedded sandbox (``bot.sandbox``).
+"""DGSClient over real HTTP against the embedded sandbox (``bot.devtools.sandbox``).
 
 Faults come from the sandbox's own fault controls (statuses, Retry-After, HTML bodies, hung
 and dropped connections, with or without doing the work first). Backoff and pacing waits run
@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from bot.devtools.sandbox import Sandbox
 from bot.dgs import (
     CLIENT_REF_KEY,
     ArchivedError,
@@ -32,7 +33,6 @@ from bot.dgs import (
     ValidationFailedError,
 )
 from bot.dgs.models import AmountType, LinkCreate, LinkUpdate, PaymentType
-from bot.sandbox import Sandbox
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -421,7 +421,10 @@ async def test_create_4xx_is_not_retried(client: DGSClient, sb: Sandbox) -> None
 
 
 async def test_pacing_per_key(make_client: MakeClient, sb: Sandbox, fake_time: FakeTime) -> None:
-    client = make_client(requests_per_second_per_key=10.0)
+    # A rate set explicitly is a ceiling too; with no burst, that is a strict spacing.
+    client = make_client(
+        requests_per_second_per_key=10.0, max_requests_per_second_per_key=10.0, burst_per_key=1
+    )
     await asyncio.gather(*(client.list_links(KEY) for _ in range(30)))
     one_key = fake_time.now
     assert one_key >= 2.0  # 30 requests at 10 per second

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from bot.sandbox import Sandbox
+from bot.devtools.sandbox import Sandbox
 from tests.i18n_leaks import catalogue, leaks, markers
 
 from .conftest import KEY, MakeLink, decode

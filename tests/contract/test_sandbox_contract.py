@@ -1,7 +1,7 @@
 """The sandbox against the provider's page and CONTRACT.md, over real HTTP on 127.0.0.1.
 
 Expected values come from the page and the contract (and, where both are silent, from the
-choices documented in ``bot/sandbox/app.py``), never from the sandbox's own helpers.
+choices documented in ``bot/devtools/sandbox/app.py``), never from the sandbox's own helpers.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from bot.sandbox import ControlError, Sandbox
+from bot.devtools.sandbox import ControlError, Sandbox
 
 from .conftest import (
     JSON_HEADERS,

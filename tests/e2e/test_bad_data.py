@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from bot.config import Settings
+from bot.devtools.sandbox import REMOVED, Sandbox
 from bot.dgs.errors import RateLimitedError
-from bot.sandbox import REMOVED, Sandbox
 from tests.conftest import World, make_settings
 from tests.e2e.test_create import Vendor, fill_minimal_fixed, posts
 from tests.e2e.test_dashboard import button, key_of, link_ids, links_message, make_link, open_card

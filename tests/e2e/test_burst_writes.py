@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bot.concurrency import OrderedUpdateProcessor
-from bot.sandbox import Sandbox
+from bot.devtools.sandbox import Sandbox
 from bot.store.db import decode_json
 from bot.store.group_commit import group_commit
 from bot.users import TELEGRAM_LANGUAGE

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.sandbox import Sandbox
+from bot.devtools.sandbox import Sandbox
 from tests.conftest import World, make_settings, start_world
 from tests.fakes.telegram import FakeTelegram
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.sandbox import Sandbox
+from bot.devtools.sandbox import Sandbox
 from handlers import connect
 from tests.conftest import World, make_settings, start_world
 from tests.e2e.test_process import BotProcess, bot_env

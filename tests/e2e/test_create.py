@@ -13,7 +13,7 @@ import zxingcpp
 from PIL import Image
 
 from bot.accounts import SANDBOX_KEY_PREFIX
-from bot.sandbox import Sandbox
+from bot.devtools.sandbox import Sandbox
 from tests.conftest import World, make_settings, start_world
 from tests.fakes.telegram import FakeMessage, FakeTelegram, FakeUser
 

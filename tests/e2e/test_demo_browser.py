@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from bot.demo import MEMBER, OWNER, Demo, run_demo
-from bot.demo.world import DEMO_TOKEN
+from bot.devtools.demo import MEMBER, OWNER, Demo, run_demo
+from bot.devtools.demo.world import DEMO_TOKEN
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

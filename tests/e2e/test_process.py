@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.__main__ import main
-from bot.sandbox import Sandbox
+from bot.devtools.sandbox import Sandbox
 from tests.conftest import TEST_TOKEN, World
 from tests.fakes.telegram import FakeTelegram
 

@@ -21,8 +21,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.config import Settings
+from bot.devtools.sandbox import Sandbox
 from bot.dgs.models import AmountType, Link, LinkCreate
-from bot.sandbox import Sandbox
 from bot.services import open_services
 from bot.store.migrations import MIGRATIONS
 from tests.conftest import World, make_settings, start_world

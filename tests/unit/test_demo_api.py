@@ -19,9 +19,10 @@ import pytest
 
 from bot.__main__ import main
 from bot.config import LANGUAGES
-from bot.demo import MEMBER, OWNER, Demo, DemoError, check_host, is_loopback, run_demo
-from bot.demo.texts import PAGE_KEYS, pick_language, terminal_language
-from bot.demo.world import DEMO_TOKEN, internal_origin
+from bot.devtools.accept_language import pick_language
+from bot.devtools.demo import MEMBER, OWNER, Demo, DemoError, check_host, is_loopback, run_demo
+from bot.devtools.demo.texts import PAGE_KEYS, terminal_language
+from bot.devtools.demo.world import DEMO_TOKEN, internal_origin
 from bot.i18n import Catalogues
 
 JSON = dict[str, Any]
@@ -209,7 +210,7 @@ async def test_the_page_is_served_with_a_same_origin_policy_and_no_outside_addre
         asset = await page.get(f"/static/{name}")
         assert asset.status_code == 200, name
     assert (await page.get("/static/../web.py")).status_code == 404
-    static = resources.files("bot.demo").joinpath("static")
+    static = resources.files("bot.devtools.demo").joinpath("static")
     for item in static.iterdir():
         text = item.read_text(encoding="utf-8")
         outside = [u for u in re.findall(r"https?://[^\s\"')]+", text) if "w3.org" not in u]
@@ -262,6 +263,27 @@ async def test_the_page_language_follows_the_browser_unless_chosen(
     assert pick_language("xx", "en-GB;q=0, fr;q=0.1", "en") == "fr"
     assert terminal_language("en", {"LANG": "C.UTF-8", "LANGUAGE": "sw_KE:en"}) == "sw"
     assert terminal_language("rw", {"LANG": "C.UTF-8"}) == "rw"
+
+
+async def test_the_payer_page_and_the_chat_read_the_browser_alike(
+    page: httpx.AsyncClient,
+) -> None:
+    # One Accept-Language parser for both pages (parameter names are case-insensitive).
+    expected = {
+        "fr;Q=0, sw": "sw",
+        "fr ; q=0.5, rw;q=0.7": "rw",
+        "de, ja;q=0.5": "en",
+        "en-GB;q=0, fr;q=0.1": "fr",
+        "sw;q=abc, fr-CA": "fr",
+    }
+    for header, language in expected.items():
+        headers = {"Accept-Language": header}
+        chat = (await page.get("/api/state", headers=headers)).json()["lang"]
+        payer = await page.get("/generation/pay/no-such-link", headers=headers)
+        assert payer.status_code == 404
+        shown = re.search(r'<html lang="(\w+)"', payer.text)
+        assert shown is not None, payer.text
+        assert (chat, shown.group(1)) == (language, language), header
 
 
 async def test_state_names_the_people_and_the_group_with_their_roles(

@@ -1,7 +1,8 @@
 """``paylinks-bot demo``: the whole product on one machine, offline, in a browser.
 
 One process runs the sandbox provider, a local Telegram Bot API, the unmodified bot pointed at
-both, and a web chat that looks like Telegram on a phone (``bot.demo.world``, ``bot.demo.web``).
+both, and a web chat that looks like Telegram on a phone (``bot.devtools.demo.world``,
+``bot.devtools.demo.web``).
 ``run_demo`` is what the command line runs; tests call it too.
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bot.demo.world import (
+from bot.devtools.demo.world import (
     DEFAULT_PORT,
     DEMO_POLL_INTERVAL_SECONDS,
     MEMBER,

@@ -32,13 +32,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.botapi import JSON, ChatGroup, ChatMessage, ChatUser, WaitTimeoutError
 from bot.config import LANGUAGES
-from bot.demo.texts import page_texts, pick_language
+from bot.devtools.accept_language import pick_language
+from bot.devtools.botapi import JSON, ChatGroup, ChatMessage, ChatUser, WaitTimeoutError
+from bot.devtools.demo.texts import page_texts
 from bot.i18n import LANGUAGE_NAMES
 
 if TYPE_CHECKING:
-    from bot.demo.world import Demo
+    from bot.devtools.demo.world import Demo
 
 MAX_TEXT_LENGTH = 4096
 PRESS_ANSWER_TIMEOUT_SECONDS = 5.0
@@ -66,7 +67,7 @@ class RequestError(Exception):
 
 
 def _static(name: str) -> bytes:
-    return resources.files("bot.demo").joinpath("static", name).read_bytes()
+    return resources.files("bot.devtools.demo").joinpath("static", name).read_bytes()
 
 
 class _SecurityHeaders:

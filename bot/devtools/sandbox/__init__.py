@@ -1,8 +1,9 @@
 """The embedded DGS provider sandbox.
 
-``create_app`` builds the Starlette app (see ``bot.sandbox.app`` for the choices it makes where
-the contract is silent). ``Sandbox`` serves it on 127.0.0.1 inside the current event loop and
-gives tests and benchmarks in-process access to its test controls::
+``create_app`` builds the Starlette app (see ``bot.devtools.sandbox.app`` for the choices it
+makes where the contract is silent; ``api``, ``payer``, ``controls`` and ``state`` beside it).
+``Sandbox`` serves it on 127.0.0.1 inside the current event loop and gives tests and benchmarks
+in-process access to its test controls::
 
     async with Sandbox() as sb:
         client = httpx.AsyncClient(base_url=sb.api_base_url, headers={"X-DGS-API-Key": key})
@@ -13,18 +14,14 @@ gives tests and benchmarks in-process access to its test controls::
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from bot.asgi_server import BackgroundServer, StartStop
-from bot.sandbox.app import (
-    API_PREFIX,
-    REMOVED,
-    ControlError,
-    SandboxApp,
-    SandboxState,
-    create_app,
-)
-from bot.sandbox.store import SandboxStore
+from bot.devtools.asgi_server import BackgroundServer, StartStop
+from bot.devtools.sandbox.app import SandboxApp, create_app
+from bot.devtools.sandbox.protocol import API_PREFIX, ControlError
+from bot.devtools.sandbox.state import REMOVED, SandboxState
+from bot.devtools.sandbox.store import SandboxStore
 
 
 class Sandbox(StartStop):
@@ -112,6 +109,11 @@ class Sandbox(StartStop):
         """Delay every API call made with ``key`` (0 removes the delay)."""
         self.state.set_key_delay(key, Decimal(repr(seconds)))
 
+    def set_rate_limit(self, per_second: float | None) -> None:
+        """Answer 429 (with Retry-After) to a key's requests beyond ``per_second`` a second,
+        bursts of that many allowed (``bot.devtools.sandbox.ratelimit``); None: no limit."""
+        self.state.rate_limit.set(per_second)
+
     async def corrupt_link(self, link_id: str, **fields: Any) -> None:
         """Serve the link with ``fields`` as given, whatever their type (``REMOVED`` leaves a
         field out): the unreadable data a provider might send. In-process only; ``reset``
@@ -127,4 +129,19 @@ class Sandbox(StartStop):
         return self.store.seed_links(key, count, created_at=self.state.now_text(), **options)
 
 
-__all__ = ["REMOVED", "ControlError", "Sandbox", "SandboxApp", "SandboxStore", "create_app"]
+def in_data_dir(data_dir: Path, port: int) -> Sandbox:
+    """The command line's sandbox (``--sandbox``, ``sandbox``): no test controls, its links kept
+    in ``data_dir`` from one run to the next. ``async with`` it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return Sandbox(port=port, db_path=str(data_dir / "sandbox.sqlite3"), test_mode=False)
+
+
+__all__ = [
+    "REMOVED",
+    "ControlError",
+    "Sandbox",
+    "SandboxApp",
+    "SandboxStore",
+    "create_app",
+    "in_data_dir",
+]

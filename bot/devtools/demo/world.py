@@ -3,9 +3,9 @@
 Everything is served by one HTTP server on one port, so the page, the payer pages and the Bot API
 share an origin (one port to publish from a container):
 
-- ``/bot<token>/…``, ``/file/bot<token>/…``: the local Bot API (``bot.botapi``),
+- ``/bot<token>/…``, ``/file/bot<token>/…``: the local Bot API (``bot.devtools.botapi``),
 - ``/generation/…``: the sandbox provider (its API and its payer pages),
-- everything else: the web chat (``bot.demo.web``).
+- everything else: the web chat (``bot.devtools.demo.web``).
 
 The bot is the unmodified one from ``bot.app.run_bot``, pointed at both over HTTP, with every
 user connected to the sandbox (``auto_connect``) and ``demo_mode`` on so that its cards may carry
@@ -30,11 +30,12 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.app import BotRun, run_bot
-from bot.asgi_server import BackgroundServer, StartStop
-from bot.botapi import BOT_ID, ChatGroup, ChatUser, LocalBotApi
 from bot.config import Settings, load_settings
+from bot.devtools.asgi_server import BackgroundServer, StartStop
+from bot.devtools.botapi import BOT_ID, ChatGroup, ChatUser, LocalBotApi
+from bot.devtools.sandbox.app import SandboxApp, create_app
+from bot.devtools.sandbox.protocol import API_PREFIX
 from bot.i18n import Catalogues, Markup, Translator
-from bot.sandbox.app import API_PREFIX, SandboxApp, create_app
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +238,7 @@ class Demo(StartStop):
     async def start(self) -> None:
         check_port_free(self.host, self._requested_port)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        from bot.demo.web import create_web_app
+        from bot.devtools.demo.web import create_web_app
 
         self.sandbox = create_app(db_path=str(self.data_dir / "sandbox.sqlite3"), test_mode=False)
         app: ASGIApp = _Dispatch(self.api.app, self.sandbox, create_web_app(self))

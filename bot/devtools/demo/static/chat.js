@@ -1,4 +1,4 @@
-// The demo's web chat: plays the demo people against the local Bot API (see bot/demo/web.py).
+// The demo's web chat: plays the demo people against the local Bot API (see bot/devtools/demo/web.py).
 // Every text from the bot or a person goes into the page with textContent or as the text of an
 // element built here; nothing is ever parsed as HTML.
 "use strict";

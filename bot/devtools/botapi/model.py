@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.botapi.builders import (
+from bot.devtools.botapi.builders import (
     ADMIN_STATUSES,
     BOT_ID,
     JSON,

@@ -1,14 +1,15 @@
 """A local Telegram Bot API: the demo's Telegram, and the fake Telegram of the tests.
 
-``LocalBotApi`` (``bot.botapi.server``) serves the Bot API methods the bot uses over real HTTP
-and lets its owner play the people on the other side. ``builders`` holds the Bot API JSON
-builders, ``html`` Telegram's HTML parse mode, ``model`` the stored users, chats and messages,
-``params`` the request decoding.
+``LocalBotApi`` (``server``) serves the Bot API methods the bot uses over real HTTP and lets its
+owner play the people on the other side. Its roles, over one ``state``: ``methods`` and
+``messages`` (the Bot API), ``people`` (the simulated people), ``inspection`` (what a test reads
+back, the faults it injects). ``builders`` holds the Bot API JSON builders, ``html`` Telegram's
+HTML parse mode, ``model`` the stored users, chats and messages, ``params`` the request decoding.
 """
 
 from __future__ import annotations
 
-from bot.botapi.builders import (
+from bot.devtools.botapi.builders import (
     ANONYMOUS_ADMIN_ID,
     ANONYMOUS_ADMIN_USERNAME,
     BOT_FIRST_NAME,
@@ -38,8 +39,8 @@ from bot.botapi.builders import (
     user_dict,
     utf16_len,
 )
-from bot.botapi.html import HTMLParseError, parse_html
-from bot.botapi.model import (
+from bot.devtools.botapi.html import HTMLParseError, parse_html
+from bot.devtools.botapi.model import (
     ApiError,
     BadRequest,
     CallbackAnswer,
@@ -59,8 +60,8 @@ from bot.botapi.model import (
     UploadedFile,
     WaitTimeoutError,
 )
-from bot.botapi.params import validate_inline_keyboard
-from bot.botapi.server import LocalBotApi
+from bot.devtools.botapi.params import validate_inline_keyboard
+from bot.devtools.botapi.server import LocalBotApi
 
 __all__ = [
     "ANONYMOUS_ADMIN_ID",

@@ -1,4 +1,7 @@
-"""The web chat's texts (catalogue keys) and the choice of its language."""
+"""The web chat's texts (catalogue keys) and the language of the command line's lines.
+
+The page's own language is read as the payer page's is (``bot.devtools.accept_language``).
+"""
 
 from __future__ import annotations
 
@@ -53,36 +56,6 @@ def page_texts(catalogues: Catalogues, language: str) -> dict[str, str]:
     """The page's texts in ``language`` as templates: the page fills the ``{placeholders}``."""
     translations = catalogues.by_language.get(language) or catalogues.by_language["en"]
     return {key: translations.gettext(key) for key in PAGE_KEYS}
-
-
-def pick_language(asked: str | None, accept_language: str | None, default: str) -> str:
-    """The page's language: the one asked for, else the browser's preference, else ``default``."""
-    chosen = match_language(asked)
-    if chosen:
-        return chosen
-    for code in _by_preference(accept_language or ""):
-        chosen = match_language(code)
-        if chosen:
-            return chosen
-    return default if default in LANGUAGES else "en"
-
-
-def _by_preference(header: str) -> list[str]:
-    """Accept-Language codes, most wanted first (``fr-FR,fr;q=0.9,en;q=0.8``)."""
-    ranked: list[tuple[float, int, str]] = []
-    for position, item in enumerate(header.split(",")):
-        code, _, params = item.strip().partition(";")
-        quality = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if code and quality > 0:
-            ranked.append((-quality, position, code))
-    return [code for _, _, code in sorted(ranked)]
 
 
 def terminal_language(default: str, environ: Mapping[str, str] | None = None) -> str:

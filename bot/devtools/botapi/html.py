@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.botapi.builders import JSON, utf16_len
+from bot.devtools.botapi.builders import JSON, utf16_len
 
 _TAG_RE = re.compile(
     r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)"

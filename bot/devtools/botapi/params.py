@@ -12,8 +12,8 @@ from urllib.parse import parse_qsl
 from PIL import Image
 from starlette.requests import Request
 
-from bot.botapi.builders import JSON, MAX_CALLBACK_DATA_BYTES
-from bot.botapi.model import ApiError, UploadedFile
+from bot.devtools.botapi.builders import JSON, MAX_CALLBACK_DATA_BYTES
+from bot.devtools.botapi.model import ApiError, UploadedFile
 
 # PTB sends each parameter as a form field; non-strings are JSON-encoded, strings are sent raw,
 # so a string parameter must never be JSON-decoded (text "123" stays "123").
