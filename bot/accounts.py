@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 
 from bot.config import Settings
+from bot.dgs.client import DGSClient
+from bot.store.models import Credential
 from bot.store.repo import Repo
 
 SANDBOX_KEY_PREFIX = "sk_test_tg_"
@@ -22,9 +24,12 @@ log = logging.getLogger(__name__)
 
 
 class Accounts:
-    def __init__(self, settings: Settings, repo: Repo, *, sandbox: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, repo: Repo, dgs: DGSClient, *, sandbox: bool = False
+    ) -> None:
         self._settings = settings
         self._repo = repo
+        self._dgs = dgs
         self.sandbox = sandbox
         operator_key = settings.dgs_api_key
         self.operator_fingerprint: str | None = (
@@ -50,13 +55,37 @@ class Accounts:
             return None
         return await self._repo.get_api_key(user_id)
 
-    def is_operator_user(self, user_id: int) -> bool:
-        return self._settings.operator_key_for(user_id) is not None
+    async def check_key(self, api_key: str) -> None:
+        """Ask the provider whether it takes this key (one list call). Raises ``AuthError`` or
+        ``ForbiddenError`` when it refuses the key, another ``DGSError`` when it cannot say."""
+        await self._dgs.list_links(api_key, page=1, per_page=1)
+
+    async def connect(self, user_id: int, api_key: str) -> Credential:
+        """Store the user's own key (encrypted); it acts for them from now on."""
+        return await self._repo.save_credential(user_id, api_key)
+
+    async def credential(self, user_id: int) -> Credential | None:
+        """The user's stored key (its last 4 characters, its status), if they connected one."""
+        return await self._repo.get_credential(user_id)
+
+    async def disconnect(self, user_id: int) -> bool:
+        """Forget the user's stored key; False when there was none."""
+        return await self._repo.delete_credential(user_id)
 
     async def holds_key(self, user_id: int, fingerprint: str) -> bool:
         """Whether the key that acts for this user is the one with this fingerprint."""
         api_key = await self.api_key_for(user_id)
         return api_key is not None and self._repo.key_fingerprint(api_key) == fingerprint
+
+    async def key_for_link(self, user_id: int, fingerprint: str) -> str | None:
+        """The key to act on a link of key ``fingerprint`` with: the user's own when it is
+        that key, else a stored key of the link's account (the owner changed keys, or a group
+        admin acts on the group's link), else the user's own."""
+        own = await self.api_key_for(user_id)
+        if own is not None and self._repo.key_fingerprint(own) == fingerprint:
+            return own
+        other = await self._repo.api_key_for_fingerprint(fingerprint)
+        return other or own
 
     def lost_operator_key(self, user_id: int, fingerprint: str) -> bool:
         """Whether ``fingerprint`` is the operator's key and the user may no longer use it:
@@ -64,7 +93,7 @@ class Accounts:
         return (
             self.operator_fingerprint is not None
             and fingerprint == self.operator_fingerprint
-            and not self.is_operator_user(user_id)
+            and self._settings.operator_key_for(user_id) is None
         )
 
     async def log_lost_operator_links(self) -> None:

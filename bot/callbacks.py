@@ -1,17 +1,65 @@
-"""Callback data of buttons that act on a link, shared by handlers and the alert sender.
+"""Every button's callback data starts with a prefix registered here, and nowhere else.
 
-Each is a short prefix plus the provider's link id (a UUID: 36 bytes), well inside
-Telegram's 64-byte limit whatever the title. Every press is re-authorised by the handler:
-the presser must own the link (or administer its group).
+A handler's pattern is ``^<prefix>``; tests/unit/test_callbacks.py checks that no prefix is
+the start of another (a press would reach the wrong handler) and that every callback handler
+of the Application listens on a registered one.
+
+Data that names a link is a short prefix plus the provider's link id (a UUID: 36 bytes), well
+inside Telegram's 64-byte limit whatever the title. Every press is re-authorised by the
+handler: the presser must own what it acts on (or administer its group).
 """
 
 from __future__ import annotations
 
-LINK_CARD = "lk:"  # show the link card (dashboard)
-EXTEND = "lx:"  # extend expiry by 7 days
-REOPEN = "lr:"  # raise max uses
-DUPLICATE = "ld:"  # a new form prefilled from this link
-MUTE = "lm:"  # mute / unmute alerts of this link
+# prefix → what its buttons do (filled by the definitions below, in this order)
+PREFIXES: dict[str, str] = {}
+
+
+def _prefix(prefix: str, what: str) -> str:
+    if prefix in PREFIXES:
+        raise ValueError(f"callback prefix {prefix!r} registered twice")
+    PREFIXES[prefix] = what
+    return prefix
+
+
+# Buttons that act on a link, shared by the dashboard and the alert sender.
+LINK_CARD = _prefix("lk:", "show the link card (dashboard)")
+EXTEND = _prefix("lx:", "extend expiry by 7 days")
+REOPEN = _prefix("lr:", "raise max uses")
+DUPLICATE = _prefix("ld:", "a new form prefilled from this link")
+MUTE = _prefix("lm:", "mute / unmute alerts of this link")
+
+# The dashboard (handlers/link_card.py, links.py, archive.py, export.py).
+LIST = _prefix("dl:", "a page of the link list")
+QR = _prefix("dq:", "the link's QR card")
+EDIT = _prefix("de:", "the editor's menu")
+ARCHIVE = _prefix("da:", "archive: asks to confirm")
+ARCHIVE_CONFIRM = _prefix("dy:", "archive: confirmed")
+CHART = _prefix("dg:", "the link's chart")
+CHARGES_CSV = _prefix("dv:", "the link's charges as CSV")
+EXPORT = _prefix("dx:", "every link as CSV")
+
+# The editor (handlers/edit.py).
+EDIT_FIELD = _prefix("df:", "edit one field")
+EDIT_METHODS = _prefix("dm:", "tick a payment method")
+EDIT_SAVE_METHODS = _prefix("dw:", "save the ticked methods")
+EDIT_CLEAR = _prefix("dz:", "clear a field")
+
+# The create form (handlers/create/): f:<form id>:<action>:<arg>.
+FORM = _prefix("f:", "a step of the create form")
+
+# Drives (handlers/drive.py): dn:<group id>:<1 hide | 0 show>.
+DRIVE_NAMES = _prefix("dn:", "hide / show givers' names in the group")
+
+# Whole callback data of the /start buttons.
+NEW_LINK = _prefix("start:new", "open the create form")
+MY_LINKS = _prefix("start:links", "the link list")
+HELP = _prefix("start:help", "the help text")
+
+# Settings and keys.
+LANGUAGE = _prefix("lang:", "choose a language")
+NOTIFY = _prefix("notify:", "choose which alerts to get")
+DISCONNECT = _prefix("disconnect:", "/disconnect's answer: yes (forget the key) or no")
 
 
 def data(prefix: str, link_id: str) -> str:

@@ -15,6 +15,7 @@ from bot.dashboard import LinkLister
 from bot.dgs.client import DGSClient
 from bot.groups import GroupDirectory
 from bot.i18n import Catalogues
+from bot.linkfinder import LinkFinder
 from bot.linkservice import LinkService
 from bot.store.db import Database
 from bot.store.drives import DriveRepo
@@ -38,6 +39,7 @@ class Services:
     groups: GroupDirectory
     lister: LinkLister
     drives: DriveRepo
+    finder: LinkFinder
     sandbox_mode: bool = False
 
 
@@ -67,21 +69,24 @@ async def open_services(
         async with DGSClient(
             dgs_base_url or settings.dgs_api_base_url,
             requests_per_second_per_key=settings.dgs_requests_per_second,
+            max_requests_per_second_per_key=settings.dgs_rate_ceiling,
             transport=dgs_transport,
         ) as dgs:
             links = LinkService(dgs, repo)
+            accounts = Accounts(settings, repo, dgs, sandbox=sandbox_mode)
             yield Services(
                 settings=settings,
                 catalogues=catalogues or Catalogues.load(),
                 db=db,
                 repo=repo,
                 dgs=dgs,
-                accounts=Accounts(settings, repo, sandbox=sandbox_mode),
+                accounts=accounts,
                 users=UserDirectory(repo, settings),
                 links=links,
                 groups=GroupDirectory(repo),
                 lister=LinkLister(dgs, repo, links),
                 drives=DriveRepo(db),
+                finder=LinkFinder(dgs, repo, accounts, links),
                 sandbox_mode=sandbox_mode,
             )
     finally:

@@ -9,7 +9,7 @@ from bot.bounded import LRUDict
 from bot.config import Settings
 from bot.i18n import match_language
 from bot.store.group_commit import group_commit
-from bot.store.models import User
+from bot.store.models import NotifyLevel, User
 from bot.store.repo import Repo
 
 # Users whose rows stay in memory; one not seen for a while costs one read when they return.
@@ -60,6 +60,10 @@ class UserDirectory:
 
     async def set_default_currency(self, user_id: int, currency: str) -> None:
         await self._repo.set_default_currency(user_id, currency)
+        self._known.pop(user_id, None)
+
+    async def set_notify_level(self, user_id: int, level: NotifyLevel) -> None:
+        await self._repo.set_notify_level(user_id, level)
         self._known.pop(user_id, None)
 
     def forget(self, user_id: int) -> None:

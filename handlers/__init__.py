@@ -21,6 +21,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot import callbacks
 from handlers import (
     connect,
     create,
@@ -61,12 +62,12 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     # Welcome and help.
     app.add_handler(CommandHandler("start", start.start))
     app.add_handler(CommandHandler("help", start.help_command))
-    app.add_handler(CallbackQueryHandler(start.help_button, pattern=f"^{start.HELP}$"))
+    app.add_handler(CallbackQueryHandler(start.help_button, pattern=f"^{callbacks.HELP}$"))
 
     # Settings: /language (each language named in itself), /notifications.
     app.add_handler(CommandHandler("language", gates.admins_only(language.language)))
     app.add_handler(
-        CallbackQueryHandler(gates.admins_only(language.chosen), pattern=f"^{language.CHOOSE}")
+        CallbackQueryHandler(gates.admins_only(language.chosen), pattern=f"^{callbacks.LANGUAGE}")
     )
     app.add_handler(settings.notifications_command())
     app.add_handler(CallbackQueryHandler(settings.choose_level, pattern=settings.CHOOSE_PATTERN))
@@ -85,7 +86,7 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     app.add_handler(ChatMemberHandler(groups.bot_membership, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, groups.migrated))
     app.add_handler(CommandHandler("progress", drive.progress, filters.ChatType.GROUPS))
-    app.add_handler(CallbackQueryHandler(drive.toggle_names, pattern=f"^{drive.NAMES}"))
+    app.add_handler(CallbackQueryHandler(drive.toggle_names, pattern=f"^{callbacks.DRIVE_NAMES}"))
 
     # After every update: write conversation state and user data now, so a crash (kill -9)
     # right after a reply does not lose the step the user just answered.

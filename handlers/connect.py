@@ -35,6 +35,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.callbacks import DISCONNECT
 from bot.context import BotContext
 from bot.dgs.errors import AuthError, DGSError, ForbiddenError
 from bot.logs import SECRETS
@@ -44,9 +45,9 @@ from handlers.common import conversation
 
 log = logging.getLogger(__name__)
 
-CONFIRM_DISCONNECT: Final = "connect:confirm_disconnect"
-DISCONNECT_YES = "disconnect:yes"
-DISCONNECT_NO = "disconnect:no"
+CONFIRM_DISCONNECT: Final = "connect:confirm_disconnect"  # a conversation state
+DISCONNECT_YES = f"{DISCONNECT}yes"
+DISCONNECT_NO = f"{DISCONNECT}no"
 
 # What a pasted provider key looks like (live or test); used to spot keys pasted in groups.
 KEY_PATTERN = re.compile(r"\bsk_[A-Za-z0-9_\-]{8,}")
@@ -165,7 +166,7 @@ async def receive_key(update: Update, context: BotContext) -> None:
         await context.bot.send_message(message.chat.id, tr("connect-not-a-key-retry"))
         return
     try:
-        await context.services.dgs.list_links(api_key, page=1, per_page=1)
+        await context.services.accounts.check_key(api_key)
     except (AuthError, ForbiddenError):
         await context.bot.send_message(message.chat.id, tr("connect-refused-retry"))
         return
@@ -177,7 +178,7 @@ async def receive_key(update: Update, context: BotContext) -> None:
 
 async def accept_key(context: BotContext, user_id: int, chat_id: int, api_key: str) -> None:
     """The provider accepted the key: store it (encrypted) and say so."""
-    await context.services.repo.save_credential(user_id, api_key)
+    await context.services.accounts.connect(user_id, api_key)
     log.info("user %s connected a key ending %s", user_id, key_last4(api_key))
     # Its links are watched now, not at the next sweep: a payment in between is told.
     watch_key(context.application, api_key)
@@ -225,7 +226,7 @@ async def disconnect(update: Update, context: BotContext) -> str | int:
     user = update.effective_user
     if message is None or user is None:
         return ConversationHandler.END
-    credential = await context.services.repo.get_credential(user.id)
+    credential = await context.services.accounts.credential(user.id)
     if credential is None:
         await message.reply_text(context.tr("disconnect-nothing"))
         return ConversationHandler.END
@@ -255,7 +256,7 @@ async def disconnect_answer(update: Update, context: BotContext) -> int:
     await query.answer()
     tr = context.tr
     if query.data == DISCONNECT_YES:
-        await context.services.repo.delete_credential(user.id)
+        await context.services.accounts.disconnect(user.id)
         await query.edit_message_text(tr("disconnect-done"))
     else:
         await query.edit_message_text(tr("disconnect-kept"))
@@ -276,7 +277,7 @@ async def key_in_group(update: Update, context: BotContext) -> None:
 
 
 def disconnect_conversation() -> ConversationHandler[BotContext]:
-    pattern = f"^({DISCONNECT_YES}|{DISCONNECT_NO})$"
+    pattern = f"^{DISCONNECT}(yes|no)$"
     return conversation(
         entry_points=[CommandHandler("disconnect", disconnect, filters.ChatType.PRIVATE)],
         states={CONFIRM_DISCONNECT: [CallbackQueryHandler(disconnect_answer, pattern=pattern)]},

@@ -1,6 +1,6 @@
 """Donation drives in a group: the drive card (QR, progress bar, totals) and ``/progress``.
 
-The form that makes a drive is the create form in drive mode (``handlers/create.py``), opened
+The form that makes a drive is the create form in drive mode (``handlers/create/``), opened
 from ``/drive`` in a group through a deep link to the admin's private chat. The card is edited
 in place by the notifier as payments land (``bot/notify``), never more than once per 10 s.
 """
@@ -16,9 +16,9 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
 from bot import qr
+from bot.callbacks import DRIVE_NAMES
 from bot.cards import amount_line
 from bot.context import BotContext
-from bot.dgs.errors import DGSError
 from bot.dgs.models import LinkDetails
 from bot.drive_card import drive_caption, drive_keyboard
 from bot.i18n import Translator
@@ -88,38 +88,17 @@ async def progress(update: Update, context: BotContext) -> None:
         return
     parts = []
     for drive in drives[:3]:
-        details = await drive_details(context, drive)
+        details = await services.finder.details(drive.link_id)
         if details is not None:
             parts.append(drive_caption(details, drive, tr))
     text = "\n\n".join(parts) if parts else tr("drive-unavailable")
     await message.reply_text(text, parse_mode=ParseMode.HTML)
 
 
-async def drive_details(context: BotContext, drive: Drive) -> LinkDetails | None:
-    """The drive's link and stats: the poller's latest view, else one get call."""
-    services = context.services
-    stored = await services.repo.get_link(drive.link_id)
-    if stored is None:
-        return None
-    if stored.snapshot is not None:
-        return stored.snapshot
-    api_key = await services.accounts.api_key_for(stored.owner_user_id)
-    if api_key is None:
-        return None
-    try:
-        return await services.dgs.get_link(api_key, drive.link_id)
-    except DGSError as exc:
-        log.info("progress of drive %s unavailable: %s", drive.link_id, exc)
-        return None
-
-
-NAMES = "dn:"  # dn:<group id>:<1 hide | 0 show>
-
-
 def names_keyboard(group_chat_id: int, anonymous: bool, tr: Translator) -> InlineKeyboardMarkup:
     label, flag = ("drive-show-names", 0) if anonymous else ("drive-hide-names", 1)
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(tr(label), callback_data=f"{NAMES}{group_chat_id}:{flag}")]]
+        [[InlineKeyboardButton(tr(label), callback_data=f"{DRIVE_NAMES}{group_chat_id}:{flag}")]]
     )
 
 
@@ -130,14 +109,13 @@ async def toggle_names(update: Update, context: BotContext) -> None:
     user = update.effective_user
     if query is None or user is None:
         return
-    group_text, _, flag = (query.data or "").removeprefix(NAMES).partition(":")
+    group_text, _, flag = (query.data or "").removeprefix(DRIVE_NAMES).partition(":")
     group_chat_id = int(group_text)
     tr = context.tr
     if not await is_chat_admin(context, group_chat_id, user.id, fresh=True):
         await query.answer(tr("group-admins-only"), show_alert=True)
         return
     anonymous = flag == "1"
-    await context.services.repo.set_anonymous_totals(group_chat_id, anonymous)
-    context.services.groups.forget(group_chat_id)
+    await context.services.groups.set_anonymous_totals(group_chat_id, anonymous)
     await query.answer(tr("drive-names-hidden" if anonymous else "drive-names-shown"))
     await query.edit_message_reply_markup(names_keyboard(group_chat_id, anonymous, tr))

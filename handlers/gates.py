@@ -24,7 +24,6 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 
 from bot.context import BotContext
-from bot.dgs.errors import DGSError
 from bot.store.models import Group, StoredLink
 from bot.users import remember_telegram_language
 
@@ -55,8 +54,7 @@ async def _known_group(
     groups = context.services.groups
     group = await groups.get(chat_id)
     if group is None:
-        group = await context.services.repo.upsert_group(chat_id, title, added_by=user_id)
-        groups.forget(chat_id)
+        group = await groups.remember(chat_id, title, added_by=user_id)
     return group
 
 
@@ -93,9 +91,10 @@ async def owned_link(
     user = update.effective_user
     if user is None:
         return None
-    stored = await context.services.repo.get_link(link_id) if link_id else None
+    finder = context.services.finder
+    stored = await finder.stored(link_id) if link_id else None
     if stored is None:
-        stored = await _learn_link(context, user.id, link_id)
+        stored = await finder.learn(user.id, link_id)
         if stored is None:
             await _refuse(query, context.tr("card-expired"))
             return None
@@ -135,20 +134,6 @@ async def is_link_group_admin(
     if stored.group_chat_id is None:
         return False
     return await is_chat_admin(context, stored.group_chat_id, user_id, fresh=fresh)
-
-
-async def _learn_link(context: BotContext, user_id: int, link_id: str) -> StoredLink | None:
-    services = context.services
-    api_key = await services.accounts.api_key_for(user_id)
-    if api_key is None or not link_id:
-        return None
-    try:
-        details = await services.dgs.get_link(api_key, link_id)
-    except (DGSError, ValueError):
-        return None
-    return await services.links.remember(
-        details.link, api_key=api_key, owner_user_id=user_id, chat_id=user_id
-    )
 
 
 async def _refuse(query: CallbackQuery | None, text: str) -> None:

@@ -12,7 +12,6 @@ from telegram import ChatMember, ChatMemberUpdated, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 
-from bot.chat_migration import move_chat
 from bot.context import BotContext
 
 log = logging.getLogger(__name__)
@@ -42,21 +41,18 @@ async def bot_membership(update: Update, context: BotContext) -> None:
     joined = _joined(change)
     if joined is None:
         return
-    services.groups.forget(chat.id)
     if not joined:
-        await services.repo.deactivate_group(chat.id)
-        await services.repo.drop_for_chat(chat.id)
+        await services.groups.left(chat.id)
         log.info("removed from group %s; its links stay with their owners", chat.id)
         return
     adder = change.from_user
-    group = await services.repo.upsert_group(chat.id, chat.title or "", added_by=adder.id)
+    group = await services.groups.remember(chat.id, chat.title or "", added_by=adder.id)
     language = group.language
     if language is None:
         language = services.users.language_of(
             await services.users.seen(adder.id), adder.language_code
         )
-        await services.repo.set_group_language(chat.id, language)
-        services.groups.forget(chat.id)
+        await services.groups.set_language(chat.id, language)
     tr = services.catalogues.translator(language)
     try:
         await context.bot.send_message(chat.id, tr("group-hello", name=adder.first_name))
@@ -70,7 +66,5 @@ async def migrated(update: Update, context: BotContext) -> None:
     if message is None or message.migrate_to_chat_id is None:
         return
     old_id, new_id = message.chat.id, message.migrate_to_chat_id
-    await move_chat(context.application, context.services.repo, old_id, new_id)
-    context.services.groups.forget(old_id)
-    context.services.groups.forget(new_id)
+    await context.services.groups.migrate(context.application, old_id, new_id)
     log.info("group %s is now supergroup %s", old_id, new_id)

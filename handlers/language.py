@@ -6,11 +6,10 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 
+from bot.callbacks import LANGUAGE
 from bot.config import LANGUAGES
 from bot.context import BotContext
 from bot.i18n import LANGUAGE_NAMES
-
-CHOOSE = "lang:"
 
 
 async def language(update: Update, context: BotContext) -> None:
@@ -19,7 +18,7 @@ async def language(update: Update, context: BotContext) -> None:
     if message is None:
         return
     buttons = [
-        InlineKeyboardButton(LANGUAGE_NAMES[code], callback_data=f"{CHOOSE}{code}")
+        InlineKeyboardButton(LANGUAGE_NAMES[code], callback_data=f"{LANGUAGE}{code}")
         for code in LANGUAGES
     ]
     await message.reply_text(
@@ -34,7 +33,7 @@ async def chosen(update: Update, context: BotContext) -> None:
     user = update.effective_user
     if query is None or user is None:
         return
-    code = (query.data or "").removeprefix(CHOOSE)
+    code = (query.data or "").removeprefix(LANGUAGE)
     if code not in LANGUAGES:
         await query.answer()
         return
@@ -42,8 +41,7 @@ async def chosen(update: Update, context: BotContext) -> None:
     services = context.services
     if chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
         # Registered behind the admins-only gate: in a group this sets the group's language.
-        await services.repo.set_group_language(chat.id, code)
-        services.groups.forget(chat.id)
+        await services.groups.set_language(chat.id, code)
     else:
         await services.users.set_language(user.id, code)
     context.language = code

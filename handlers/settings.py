@@ -9,12 +9,12 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import CommandHandler, filters
 
+from bot.callbacks import NOTIFY
 from bot.context import BotContext
 from bot.i18n import Translator
 from bot.store.models import NotifyLevel
 
-CHOOSE = "notify:"
-CHOOSE_PATTERN = f"^{CHOOSE}({'|'.join(level.value for level in NotifyLevel)})$"
+CHOOSE_PATTERN = f"^{NOTIFY}({'|'.join(level.value for level in NotifyLevel)})$"
 
 
 def _prompt(tr: Translator, current: NotifyLevel) -> tuple[str, InlineKeyboardMarkup]:
@@ -22,7 +22,7 @@ def _prompt(tr: Translator, current: NotifyLevel) -> tuple[str, InlineKeyboardMa
         [
             InlineKeyboardButton(
                 ("✅ " if level is current else "") + tr(f"notify-level-{level.value}"),
-                callback_data=f"{CHOOSE}{level.value}",
+                callback_data=f"{NOTIFY}{level.value}",
             )
         ]
         for level in NotifyLevel
@@ -48,13 +48,12 @@ async def choose_level(update: Update, context: BotContext) -> None:
     user = update.effective_user
     if query is None or user is None:
         return
-    level = NotifyLevel((query.data or "").removeprefix(CHOOSE))
+    level = NotifyLevel((query.data or "").removeprefix(NOTIFY))
     services = context.services
     tr = context.tr
     current = (await services.users.seen(user.id)).notify_level
     if level is not current:
-        await services.repo.set_notify_level(user.id, level)
-        services.users.forget(user.id)
+        await services.users.set_notify_level(user.id, level)
     await query.answer(tr("notify-saved", level=tr(f"notify-level-{level.value}")))
     if level is not current:
         text, keyboard = _prompt(tr, level)

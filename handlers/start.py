@@ -5,12 +5,8 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 
+from bot.callbacks import HELP, MY_LINKS, NEW_LINK
 from bot.context import BotContext
-
-# Callback data of the /start buttons; the flows that own them register these patterns.
-NEW_LINK = "start:new"
-MY_LINKS = "start:links"
-HELP = "start:help"
 
 
 def start_keyboard(context: BotContext) -> InlineKeyboardMarkup:

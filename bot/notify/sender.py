@@ -50,6 +50,7 @@ from bot.notify.messages import (
     merge,
     render_row,
 )
+from bot.notify.running import Running, always
 from bot.store.models import OutboxRow
 from bot.users import telegram_language
 
@@ -59,12 +60,6 @@ if TYPE_CHECKING:
     from bot.services import Services
 
 log = logging.getLogger(__name__)
-
-Running = Callable[[], bool]
-
-
-def _always() -> bool:
-    return True
 
 
 @dataclass
@@ -118,7 +113,7 @@ class Sender:
         self.sent = 0
         self._pacer = KeyPacer(self.config.messages_per_second, burst=5)
 
-    async def drain(self, running: Running = _always) -> int:
+    async def drain(self, running: Running = always) -> int:
         """Send every due row; returns the messages sent. A second call while one runs
         returns at once."""
         if self._draining:

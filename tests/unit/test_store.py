@@ -99,6 +99,38 @@ async def table_names(db: Database) -> set[str]:
     return {row["name"] for row in rows}
 
 
+async def test_v3_database_gains_each_links_use_count_from_its_snapshot(
+    tmp_path: Path, vault: KeyVault, clock: Clock
+) -> None:
+    path = tmp_path / "paylinks.sqlite3"
+    old = await Database.open(path, migrations=MIGRATIONS[:3])
+    try:
+        repo = Repo(old, vault, clock=clock)
+        fingerprint = repo.key_fingerprint("k")
+        await repo.upsert_link(make_link(), owner_user_id=7, api_key_fingerprint=fingerprint)
+        await repo.upsert_link(
+            make_link("lnk_2"), owner_user_id=7, api_key_fingerprint=fingerprint
+        )
+        details = LinkDetails.model_validate(
+            {"link": make_link(use_count=3).model_dump(mode="json"), "stats": {}}
+        )
+        async with old.transaction() as conn:
+            await conn.execute(
+                "UPDATE links SET snapshot = ? WHERE link_id = 'lnk_1'",
+                (details.model_dump_json(),),
+            )
+    finally:
+        await old.close()
+
+    new = await Database.open(path)
+    try:
+        states = await Repo(new, vault, clock=clock).link_states(["lnk_1", "lnk_2"])
+        assert states["lnk_1"].use_count == 3
+        assert states["lnk_2"].use_count is None  # never polled: nothing to compare yet
+    finally:
+        await new.close()
+
+
 async def columns(db: Database, table: str) -> set[str]:
     rows = await db.fetchall(f"PRAGMA table_info({table})")
     return {row["name"] for row in rows}
@@ -377,7 +409,7 @@ async def test_credential_lifecycle(repo: Repo) -> None:
     assert await repo.get_api_key(3) == "dgs_live_0123456789wxyz"
     assert [c.user_id for c in await repo.list_valid_credentials()] == [3]
 
-    assert await repo.mark_key_invalid(3)
+    assert await repo.mark_fingerprint_invalid(saved.key_fingerprint) == [3]
     invalid = await repo.get_credential(3)
     assert invalid is not None
     assert invalid.status is CredentialStatus.INVALID
@@ -400,7 +432,6 @@ async def test_shared_key_found_and_invalidated_by_fingerprint(repo: Repo) -> No
     await repo.save_credential(2, "shared-key-1111")
     await repo.save_credential(3, "own-key-3333")
     shared = repo.key_fingerprint("shared-key-1111")
-    assert [c.user_id for c in await repo.credentials_with_fingerprint(shared)] == [1, 2]
     assert await repo.api_key_for_fingerprint(shared) == "shared-key-1111"
 
     assert await repo.mark_fingerprint_invalid(shared) == [1, 2]
@@ -468,7 +499,7 @@ async def test_upsert_link_records_then_refreshes(repo: Repo, clock: Clock) -> N
     assert explicit.next_poll_at == T0 + 7
 
 
-async def test_links_of_user_and_group(repo: Repo) -> None:
+async def test_links_of_user(repo: Repo) -> None:
     await repo.upsert_link(
         make_link("old", created_at="2024-01-01 00:00:00"),
         owner_user_id=1,
@@ -483,21 +514,22 @@ async def test_links_of_user_and_group(repo: Repo) -> None:
     assert [link.link_id for link in await repo.links_of_user(1)] == ["new", "old"]
     assert [link.link_id for link in await repo.links_of_user(1, limit=1, offset=1)] == ["old"]
 
+    # A link's group must be a known group (the foreign key).
     with pytest.raises(sqlite3.IntegrityError):
-        await repo.set_group("old", -500)
-    await repo.upsert_group(-500, "Market")
-    assert await repo.set_group("old", -500)
-    assert [link.link_id for link in await repo.links_of_group(-500)] == ["old"]
-    assert await repo.set_group("old", None)
-    assert await repo.links_of_group(-500) == []
-    assert await repo.set_group("missing", -500) is False
+        await repo.upsert_link(
+            make_link("old"), owner_user_id=1, api_key_fingerprint="f", group_chat_id=-500
+        )
 
 
-async def test_due_links(repo: Repo) -> None:
+async def due(repo: Repo, now: float, limit: int) -> list[str]:
+    return [target.link_id for target in await repo.due_for_poll(now, limit=limit, per_key=limit)]
+
+
+async def test_due_for_poll(repo: Repo) -> None:
     await repo.save_credential(1, "valid-key")
     await repo.save_credential(2, "dead-key")
-    await repo.mark_key_invalid(2)
     good, dead = repo.key_fingerprint("valid-key"), repo.key_fingerprint("dead-key")
+    assert await repo.mark_fingerprint_invalid(dead) == [2]
     await repo.upsert_link(
         make_link("a"), owner_user_id=1, api_key_fingerprint=good, next_poll_at=T0 + 20
     )
@@ -524,12 +556,11 @@ async def test_due_links(repo: Repo) -> None:
         quiet_steps=0,
         final_polled=True,
     )
-    assert [link.link_id for link in await repo.due_links(T0 + 100, 10)] == ["b", "a"]
-    assert [link.link_id for link in await repo.due_links(T0 + 100, 1)] == ["b"]
-    assert await repo.due_links(T0, 10) == []
+    assert await due(repo, T0 + 100, 10) == ["b", "a"]
+    assert await due(repo, T0 + 100, 1) == ["b"]
+    assert await due(repo, T0, 10) == []
     assert await repo.set_next_poll("b", T0 + 2000, quiet_steps=4)
-    (a,) = await repo.due_links(T0 + 100, 10)
-    assert a.link_id == "a"
+    assert await due(repo, T0 + 100, 10) == ["a"]
     assert (await repo.get_link("b")).quiet_steps == 4  # type: ignore[union-attr]
 
 
@@ -806,7 +837,10 @@ async def test_migrate_chat_when_the_new_id_is_already_known(repo: Repo) -> None
     group = await repo.get_group(NEW)
     assert group is not None
     assert group.anonymous_totals  # the old group's settings win
-    assert sorted(link.link_id for link in await repo.links_of_group(NEW)) == ["l1", "l2"]
+    rows = await repo.db.fetchall(
+        "SELECT link_id FROM links WHERE group_chat_id = ? ORDER BY link_id", (NEW,)
+    )
+    assert [row["link_id"] for row in rows] == ["l1", "l2"]
     assert await persistence.get_chat_data() == {NEW: {"from": "old"}}
 
 
