@@ -7,6 +7,7 @@ alerts, so a link looks the same everywhere.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from bot.dates import format_relative, format_when
 from bot.dgs.models import ALL_PAYMENT_TYPES, KIGALI, Link
@@ -19,18 +20,22 @@ TELEGRAM_CAPTION_LIMIT = 1024
 def amount_line(link: Link, tr: Translator) -> str:
     """``RWF 50,000``, ``RWF 500 – 100,000``, ``from RWF 500`` or ``any amount (RWF)``: plain
     text (a button label), escaped by whoever puts it in HTML."""
-    language = tr.language
-    currency = link.currency
     if link.is_fixed and link.amount is not None:
-        return format_amount(link.amount, currency, language)
-    low = format_amount(link.min_amount, currency, language) if link.min_amount else None
-    high = format_amount(link.max_amount, currency, language) if link.max_amount else None
-    if low and high:
-        return tr.plain("amount-range", low=low, high=high)
-    if low:
-        return tr.plain("amount-from", low=low)
-    if high:
-        return tr.plain("amount-up-to", high=high)
+        return format_amount(link.amount, link.currency, tr.language)
+    return range_words(link.min_amount, link.max_amount, link.currency, tr)
+
+
+def range_words(low: Decimal | None, high: Decimal | None, currency: str, tr: Translator) -> str:
+    """A flexible amount in words (plain text): the link card's and the form's summary's."""
+    language = tr.language
+    low_text = format_amount(low, currency, language) if low else None
+    high_text = format_amount(high, currency, language) if high else None
+    if low_text and high_text:
+        return tr.plain("amount-range", low=low_text, high=high_text)
+    if low_text:
+        return tr.plain("amount-from", low=low_text)
+    if high_text:
+        return tr.plain("amount-up-to", high=high_text)
     return tr.plain("amount-any", currency=currency)
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 
 from bot import money
+from bot.cleaners import DraftError, check_amounts, clean_amount, clean_title
 from bot.dgs.models import AmountType
-from bot.links import DraftError, LinkDraft, check_amounts, clean_amount, clean_title
+from bot.links import LinkDraft
 
 # A number as vendors type it: digits with thousands spaces ("50 000"), or digits with dots
 # and commas, an optional k/m multiplier, an optional currency symbol in front.

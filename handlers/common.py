@@ -12,10 +12,11 @@ from telegram.ext import ConversationHandler
 from telegram.warnings import PTBUserWarning
 
 from bot import money
+from bot.cleaners import DraftError
 from bot.context import BotContext
 from bot.dgs.errors import ValidationFailedError
+from bot.fields import refusal_label
 from bot.i18n import LANGUAGE_NAMES, Markup, Translator, escape
-from bot.links import DraftError
 
 
 def conversation(**kwargs: Any) -> ConversationHandler[BotContext]:
@@ -23,7 +24,7 @@ def conversation(**kwargs: Any) -> ConversationHandler[BotContext]:
 
     PTB warns that with ``per_message=False`` a CallbackQueryHandler is not tracked for every
     message. That is the intent: a form's buttons belong to the user's conversation, and
-    buttons of an old form are caught by their form id (``handlers/create.py``).
+    buttons of an old form are caught by their form id (``handlers/create/``).
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*per_message.*", category=PTBUserWarning)
@@ -66,28 +67,11 @@ def draft_error_text(error: DraftError, currency: str, tr: Translator) -> str:
     return tr(error.code, **params)
 
 
-# The provider's field ids as the editor's buttons name them, so a 422 line reads "Amount: …"
-# in the user's language. The provider's own message stays as written (it is in English).
-PROVIDER_FIELD_LABELS = {
-    "title": "edit-field-title",
-    "description": "edit-field-description",
-    "amount": "edit-field-amount",
-    "min_amount": "edit-field-min",
-    "max_amount": "edit-field-max",
-    "payment_types": "edit-field-methods",
-    "max_uses": "edit-field-max-uses",
-    "expires_at": "edit-field-expiry",
-    "redirect_url": "edit-field-redirect",
-    "logo_url": "edit-field-logo",
-    "slug": "edit-field-slug",
-    "metadata": "edit-field-metadata",
-}
-
-
 def provider_refusal_text(
     error: ValidationFailedError, tr: Translator, *, html: bool = True
 ) -> str:
-    """A 422 in words: one line per refused field (our label, the provider's messages).
+    """A 422 in words: one line per refused field (our label, ``bot.fields``; the provider's
+    own messages, as written: they are in English).
     ``html``: for a message sent as HTML (escaped); else for plain text such as an alert."""
 
     def as_is(text: str) -> Markup:
@@ -96,17 +80,12 @@ def provider_refusal_text(
     lines = [
         tr(
             "form-provider-refused-field",
-            field=as_is(_field_label(name, tr)),
+            field=as_is(refusal_label(name, tr)),
             messages=as_is("; ".join(messages)),
         )
         for name, messages in error.field_errors.items()
     ] or [as_is(error.message)]
     return tr("form-provider-refused", errors=Markup("\n".join(lines)))
-
-
-def _field_label(field: str, tr: Translator) -> str:
-    key = PROVIDER_FIELD_LABELS.get(field)
-    return tr(key) if key is not None else field
 
 
 def typed_separators(language: str) -> tuple[str, str]:

@@ -1,4 +1,4 @@
-"""bot.links: the form's answers, field by field, and the API bodies they become."""
+"""bot.links and bot.cleaners: the form's answers, field by field, and the API bodies."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ from typing import Any
 
 import pytest
 
-from bot.dgs.models import KIGALI, Link, LinkCreate, PaymentType, metadata_size
-from bot.links import (
+from bot.cleaners import (
     DRAFT_ERROR_CODES,
     METADATA_USER_MAX_BYTES,
     DraftError,
-    LinkDraft,
     check_amounts,
     clean_amount,
     clean_currency,
@@ -27,8 +25,9 @@ from bot.links import (
     parse_max_uses,
     parse_metadata,
     suggest_slug,
-    update_for,
 )
+from bot.dgs.models import KIGALI, Link, LinkCreate, PaymentType, metadata_size
+from bot.links import LinkDraft, update_for
 
 D = Decimal
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=KIGALI)
