@@ -31,10 +31,10 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.config import Settings
+from bot.dashboard import PARALLEL_GETS
+from bot.devtools.sandbox import Sandbox
 from bot.dgs import API_KEY_HEADER
 from bot.dgs.models import LinkDetails, LinkPage
-from bot.sandbox import Sandbox
-from handlers.export import PARALLEL_GETS
 from tests.conftest import TEST_TOKEN, World, make_settings, start_world
 from tests.fakes.telegram import FakeTelegram
 

@@ -4,33 +4,44 @@
   not know (links made on the provider's dashboard) so that alerts cover them, and keeps the
   list for a few seconds so that paging and inline queries do not re-read every page.
 - ``card_text`` is the link card (HTML), ``list_label`` a link's button on the list.
-- ``known_charges`` merges the charges the bot has seen with the newest ones from a get call.
+- ``known_charges`` merges the charges the bot has seen with the newest ones from a get call;
+  ``LinkLister.charges`` is every charge known of a link.
+- ``LinkLister.details`` gives every listed link's details for ``/export``: the poller's stored
+  snapshots where they are in step with the list, a get call (a few at a time) for the rest.
 
 Pure of Telegram: handlers render what these return.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Final
 
 from babel.dates import format_datetime
 
 from bot.cards import amount_line, expiry_line, methods_line, uses_line
 from bot.dgs.client import DGSClient
+from bot.dgs.errors import DGSError
 from bot.dgs.models import KIGALI, Charge, ChargeStatus, Link, LinkDetails, LinkStatus
 from bot.i18n import Translator, escape
-from bot.linkservice import LinkService
+from bot.linkservice import LinkService, out_of_step
 from bot.money import babel_locale, format_amount
 from bot.store.models import StoredCharge, StoredLink
 from bot.store.repo import Repo
 from bot.telegram_text import MESSAGE_LIMIT, shorten, shorten_plain
 
+log = logging.getLogger(__name__)
+
 LIST_TTL_SECONDS = 30.0
+# An export's stale links are one get call each; a few at a time (the client paces each key).
+PARALLEL_GETS: Final = 4
 LIST_CACHE_SIZE = 1024
 CARD_TITLE_MAX = 200
 PAYER_NAME_MAX = 40
@@ -74,6 +85,7 @@ class LinkLister:
         self._ttl = ttl
         self._clock = clock
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        links.on_change(self.forget)  # an edit or an archive: the list is read afresh
 
     async def links(self, api_key: str, *, user_id: int, fresh: bool = False) -> list[Link]:
         """All the key's links (archived included), newest first.
@@ -109,11 +121,58 @@ class LinkLister:
         """The key's links changed (edit, archive): the next read goes to the provider."""
         self._cache.pop(self._repo.key_fingerprint(api_key), None)
 
+    async def charges(self, details: LinkDetails) -> list[Charge]:
+        """Every charge known of the link (``details`` from a get call just made)."""
+        seen = await self._repo.charges_of(details.link.id)
+        return known_charges(details.recent_charges, seen)
+
+    async def details(
+        self,
+        api_key: str,
+        user_id: int,
+        links: Sequence[Link],
+        *,
+        progress: Callable[[int, int], Awaitable[None]],
+        running: Callable[[], bool],
+    ) -> list[LinkDetails]:
+        """Every link's details, in the order given: the fresh stored ones, a get call for
+        the rest. ``progress(done, total)`` after each; ``StoppingError`` once ``running()``
+        is False. The first provider failure stops the others and is raised."""
+        stored = {row.link_id: row for row in await self._repo.links_of_user(user_id)}
+        found: dict[str, LinkDetails] = {}
+        stale: list[Link] = []
+        for link in links:
+            details = fresh_snapshot(stored.get(link.id), link)
+            if details is None:
+                stale.append(link)
+            else:
+                found[link.id] = details
+        log.debug("export for user %s: %d stored, %d to fetch", user_id, len(found), len(stale))
+        await progress(len(found), len(links))
+        gate = asyncio.Semaphore(PARALLEL_GETS)
+
+        async def one(link: Link) -> None:
+            async with gate:
+                if not running():
+                    raise StoppingError
+                found[link.id] = await self._dgs.get_link(api_key, link.id)
+            await progress(len(found), len(links))
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for link in stale:
+                    group.create_task(one(link))
+        except* DGSError as failures:
+            raise failures.exceptions[0] from None
+        except* StoppingError:
+            raise StoppingError from None
+        return [found[link.id] for link in links]
+
     async def _learn(self, links: Sequence[Link], *, api_key: str, user_id: int) -> None:
         known = {stored.link_id: stored for stored in await self._repo.links_of_user(user_id)}
         for link in links:
             stored = known.get(link.id)
-            if stored is not None and not _differs(stored, link):
+            if stored is not None and not out_of_step(stored, link):
                 continue
             # Alerts go to the owner's private chat: the user id is that chat's id.
             await self._links.remember(
@@ -121,14 +180,20 @@ class LinkLister:
             )
 
 
-def _differs(stored: StoredLink, link: Link) -> bool:
-    return (stored.title, stored.slug, stored.url, stored.currency, stored.status) != (
-        link.title,
-        link.slug,
-        link.url,
-        link.currency,
-        link.status,
-    )
+class StoppingError(Exception):
+    """The bot is stopping: an export gives up rather than hold the stop for minutes."""
+
+
+def fresh_snapshot(stored: StoredLink | None, link: Link) -> LinkDetails | None:
+    """The stored details of ``link`` if they can stand for a get call now."""
+    if stored is None or stored.snapshot is None:
+        return None
+    seen = stored.snapshot.link
+    if (seen.status, seen.use_count) != (link.status, link.use_count):
+        return None  # the list shows a change the poller has not stored yet
+    if stored.snapshot.stats.pending_charges:
+        return None  # a pending charge may have settled since (use_count does not say)
+    return LinkDetails(link=link, stats=stored.snapshot.stats)
 
 
 # --- how links read ------------------------------------------------------------------------

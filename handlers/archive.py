@@ -19,26 +19,16 @@ from telegram.ext import Application, CallbackQueryHandler
 
 from bot import callbacks
 from bot.context import BotContext
-from bot.dgs.errors import ArchivedError, DGSError
+from bot.dgs.errors import DGSError
 from bot.dgs.models import LinkStatus
 from bot.i18n import Markup, escape
 from bot.telegram_text import shorten_plain
-from handlers.links import (
-    ARCHIVE,
-    Press,
-    View,
-    answer,
-    data,
-    link_press,
-    lister,
-    put,
-    show_card,
-    tell_trouble,
-)
+from handlers.link_card import ARCHIVE, put, show_card
+from handlers.press import Press, View, answer, data, fetch, link_press, tell_trouble
 
 log = logging.getLogger(__name__)
 
-CONFIRM: Final = "dy:"
+CONFIRM: Final = callbacks.ARCHIVE_CONFIRM
 
 
 async def ask(update: Update, context: BotContext) -> None:
@@ -83,24 +73,18 @@ async def confirm(update: Update, context: BotContext) -> None:
     if press.stored.status == LinkStatus.ARCHIVED:
         await _show_archived(context, press, tr("archive-already"))
         return
-    dgs = context.services.dgs
-    try:
-        details = await dgs.get_link(press.api_key, press.link_id)
-        if details.link.status != LinkStatus.ARCHIVED:
-            try:
-                await dgs.archive_link(press.api_key, press.link_id)
-            except ArchivedError:
-                log.info("link %s was archived meanwhile", press.link_id)
-            details = details.model_copy(
-                update={"link": details.link.model_copy(update={"status": LinkStatus.ARCHIVED})}
-            )
-            notice = tr("archive-done")
-        else:
-            notice = tr("archive-already")
-    except DGSError as error:
-        await tell_trouble(press.query, context, error)
+    before = await fetch(context, press)
+    if before is None:
         return
-    lister(context).forget(press.api_key)
+    if before.link.status == LinkStatus.ARCHIVED:
+        details, notice = before, tr("archive-already")
+    else:
+        try:
+            details = await context.services.links.archive(press.api_key, press.stored, before)
+        except DGSError as error:
+            await tell_trouble(press.query, context, error)
+            return
+        notice = tr("archive-done")
     await show_card(context, press, details, notice=notice, in_place=True)
     await answer(press.query)
 
@@ -108,7 +92,7 @@ async def confirm(update: Update, context: BotContext) -> None:
 async def _show_archived(context: BotContext, press: Press, notice: str) -> None:
     """The archived card (no DELETE): from the provider, or the alert alone if it is down."""
     try:
-        details = await context.services.dgs.get_link(press.api_key, press.link_id)
+        details = await context.services.links.details(press.api_key, press.stored)
     except DGSError:
         await answer(press.query, notice, alert=True)
         return

@@ -46,13 +46,13 @@ async def send_qr_card(
 ) -> Message:
     """Posts the QR card; renders and uploads it only the first time for this content."""
     tr = tr or context.tr
-    repo = context.services.repo
+    links = context.services.links
     url = link.url or ""
     line = amount_line(link, tr)
     content_hash = qr.card_content_hash(url, link.title, line)
     caption = qr_caption(link, tr)
     keyboard = qr_card_keyboard(link, tr, demo_mode=context.services.settings.demo_mode)
-    file_id = await repo.get_qr_file_id(link.id, content_hash)
+    file_id = await links.qr_file_id(link.id, content_hash)
     if file_id is not None:
         return await context.bot.send_photo(
             chat_id, file_id, caption=caption, parse_mode=ParseMode.HTML, reply_markup=keyboard
@@ -63,7 +63,7 @@ async def send_qr_card(
     )
     if message.photo:
         try:
-            await repo.set_qr_file_id(link.id, content_hash, message.photo[-1].file_id)
+            await links.keep_qr_file_id(link.id, content_hash, message.photo[-1].file_id)
         except Exception:
             # Only a cache: the card is out; next time the picture is uploaded again.
             log.warning("link %s: could not keep the card's file id", link.id, exc_info=True)

@@ -5,7 +5,7 @@
                                              └─ a text field ─► AWAIT_VALUE ─(typed)─► PATCH
                                                                └─(Remove) ──────────► PATCH
 
-Typed values go through the create form's cleaners (``bot.links``), so the same input is
+Typed values go through the create form's cleaners (``bot.cleaners``), so the same input is
 accepted and the same ``draft-*`` / ``amount-*`` answers come back; a refusal keeps the step.
 Callback data carries the link id and the field, never state, so the buttons work after a
 restart; the one piece of state, which field a typed value is for, is in ``user_data``
@@ -21,13 +21,11 @@ next text any more: that text goes to whatever else may want it.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Collection, Coroutine
-from datetime import datetime
 from typing import Any, Final
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import Message, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
@@ -39,62 +37,49 @@ from telegram.ext import (
     filters,
 )
 
-from bot import callbacks, money
 from bot.bounded import LRUSet
-from bot.cards import amount_line, methods_line
+from bot.cleaners import DraftError, clean_payment_types
 from bot.context import BotContext
-from bot.dates import format_when
 from bot.dgs.errors import ArchivedError, DGSError, SlugTakenError, ValidationFailedError
 from bot.dgs.models import (
     ALL_PAYMENT_TYPES,
-    KIGALI,
-    Link,
     LinkDetails,
     LinkStatus,
     LinkUpdate,
-    PaymentType,
 )
-from bot.i18n import Markup, Translator, escape
-from bot.links import (
-    CLIENT_REF_KEY,
-    DESCRIPTION_MAX,
-    TITLE_MAX,
-    DraftError,
-    LinkDraft,
-    clean_amount,
-    clean_description,
-    clean_https_url,
-    clean_payment_types,
-    clean_slug,
-    clean_title,
-    parse_expiry,
-    parse_max_uses,
-    parse_metadata,
-    update_for,
-)
-from bot.telegram_text import MESSAGE_LIMIT, shorten, shorten_plain, split
+from bot.links import LinkDraft, update_for
+from bot.telegram_text import MESSAGE_LIMIT, split
 from handlers import gates
 from handlers.common import (
-    PROVIDER_FIELD_LABELS,
-    amount_rule,
     conversation,
     draft_error_text,
     provider_refusal_text,
 )
-from handlers.links import (
-    EDIT,
-    NO_PREVIEW,
+from handlers.edit_views import (
+    CLEAR,
+    CLEARABLE,
+    EDIT_PREFIXES,
+    FIELD,
+    FIELD_SPECS,
+    FIELDS,
+    METHODS,
+    SAVE_METHODS,
+    TEXT_FIELDS,
+    TOGGLES,
+    build_update,
+    kinds_of,
+    mask_of,
+    menu_view,
+    methods_view,
+    prompt_view,
+)
+from handlers.link_card import EDIT, NO_PREVIEW, card_parts, put, show_card
+from handlers.press import (
     Press,
     View,
     answer,
-    card_parts,
-    data,
-    link_api_key,
+    fetch,
     link_press,
-    lister,
-    put,
-    show_card,
-    sync_store,
     tell_trouble,
     trouble_text,
 )
@@ -105,233 +90,6 @@ AWAIT_VALUE: Final = "edit:await_value"
 STATE_KEY: Final = "dashboard_edit"
 # People remembered as having walked away from an edit prompt (see ``_Prompts``).
 LEFT_PROMPTS_MAX = 10_000
-
-FIELD: Final = "df:"
-METHODS: Final = "dm:"
-SAVE_METHODS: Final = "dw:"
-CLEAR: Final = "dz:"
-EDIT_PREFIXES: Final = (EDIT, FIELD, METHODS, SAVE_METHODS, CLEAR)
-
-TOGGLES: Final = ("collect_phone", "collect_name", "collect_address")
-TEXT_FIELDS: Final = (
-    "title",
-    "description",
-    "amount",
-    "min_amount",
-    "max_amount",
-    "max_uses",
-    "expires_at",
-    "redirect_url",
-    "logo_url",
-    "slug",
-    "metadata",
-)
-CLEARABLE: Final = frozenset(
-    {"description", "min_amount", "max_amount", "max_uses", "expires_at"}
-    | {"redirect_url", "logo_url", "metadata"}
-)
-FIELDS: Final = frozenset({*TEXT_FIELDS, *TOGGLES, "payment_types"})
-
-_LABELS: Final = {
-    **PROVIDER_FIELD_LABELS,
-    "collect_phone": "ask-phone",
-    "collect_name": "ask-name",
-    "collect_address": "ask-address",
-}
-_CLEAR_LABELS: Final = {"max_uses": "button-unlimited", "expires_at": "button-no-expiry"}
-_TOGGLE_LABELS: Final = {
-    "collect_phone": "opt-phone",
-    "collect_name": "opt-name",
-    "collect_address": "opt-address",
-}
-VALUE_PREVIEW = 80
-
-
-# --- what the user sees ----------------------------------------------------------------------
-
-
-def _value(link: Link, field: str, tr: Translator, *, preview: int = VALUE_PREVIEW) -> str:
-    """The field's current value in words (plain text)."""
-    none = tr("value-none")
-    value: Any = getattr(link, field, None)
-    if field in ("amount", "min_amount", "max_amount"):
-        return none if value is None else money.format_amount(value, link.currency, tr.language)
-    if field == "payment_types":
-        return methods_line(link.payment_types, tr)
-    if field == "max_uses":
-        return tr("value-unlimited") if value is None else str(value)
-    if field == "expires_at":
-        return tr("value-never") if value is None else format_when(value, tr.language)
-    if field == "metadata":
-        shown = {k: v for k, v in (value or {}).items() if k != CLIENT_REF_KEY}
-        if not shown:
-            return none
-        value = json.dumps(shown, ensure_ascii=False)
-    if field in TOGGLES:
-        return tr("value-on") if _collect(link, field) else tr("value-off")
-    if value is None or value == "":
-        return none
-    return shorten_plain(" ".join(str(value).split()), preview)
-
-
-def _collect(link: Link, field: str) -> bool:
-    return bool(getattr(LinkDraft.for_edit(link), field))
-
-
-def menu_view(link: Link, view: View, tr: Translator) -> tuple[str, InlineKeyboardMarkup]:
-    """The field menu: every editable field with its value, one button each."""
-    asked = [tr(_LABELS[field]) for field in TOGGLES if _collect(link, field)]
-    lines = [
-        tr("edit-menu", title=shorten_plain(link.title, 100)),
-        "",
-        tr("summary-title", value=_value(link, "title", tr)),
-        tr("summary-description", value=_value(link, "description", tr)),
-        tr("summary-amount", value=amount_line(link, tr)),
-        tr("summary-methods", value=_value(link, "payment_types", tr)),
-        tr("summary-max-uses", value=_value(link, "max_uses", tr)),
-        tr("summary-expiry", value=_value(link, "expires_at", tr)),
-        tr("summary-redirect", value=_value(link, "redirect_url", tr)),
-        tr("summary-logo", value=_value(link, "logo_url", tr)),
-        tr("summary-ask", value=", ".join(asked) or tr("value-nothing")),
-        tr("summary-slug", value=_value(link, "slug", tr)),
-        tr("summary-metadata", value=_value(link, "metadata", tr)),
-    ]
-    v = view.code
-    amounts = ["amount"] if link.is_fixed else ["min_amount", "max_amount"]
-    order = [
-        "title",
-        "description",
-        *amounts,
-        "payment_types",
-        "max_uses",
-        "expires_at",
-        "redirect_url",
-        "logo_url",
-        "slug",
-        "metadata",
-    ]
-    buttons = [
-        InlineKeyboardButton(tr(_LABELS[field]), callback_data=data(FIELD, link.id, field, v))
-        for field in order
-    ]
-    buttons += [
-        InlineKeyboardButton(
-            tr(_TOGGLE_LABELS[field], value=_value(link, field, tr)),
-            callback_data=data(FIELD, link.id, field, v),
-        )
-        for field in TOGGLES
-    ]
-    rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
-    rows.append([_back_to_card(link.id, v, tr)])
-    return shorten("\n".join(lines), MESSAGE_LIMIT), InlineKeyboardMarkup(rows)
-
-
-def _back_to_card(link_id: str, view_code: str, tr: Translator) -> InlineKeyboardButton:
-    return InlineKeyboardButton(
-        tr("button-back"), callback_data=data(callbacks.LINK_CARD, link_id, view_code)
-    )
-
-
-def prompt_view(
-    link: Link, field: str, view: View, tr: Translator
-) -> tuple[str, InlineKeyboardMarkup]:
-    """The question for a typed value, with the value now and Remove / Back."""
-    ask_params: dict[str, Any] = {"currency": link.currency}
-    if field == "title":
-        ask_params["max"] = TITLE_MAX
-    if field == "description":
-        ask_params["max"] = DESCRIPTION_MAX
-    asks = [tr(f"edit-ask-{field.replace('_', '-')}", **ask_params)]
-    if field in ("amount", "min_amount", "max_amount"):
-        asks.append(amount_rule(tr))  # "50.000" is fifty thousand in one language, 50 in another
-    text = tr(
-        "edit-prompt",
-        field=tr(_LABELS[field]),
-        title=shorten_plain(link.title, 100),
-        value=_value(link, field, tr, preview=1000),
-        # Our own messages, already escaped: not to be escaped twice.
-        ask=Markup("\n".join(asks)),
-    )
-    row = []
-    # Metadata always holds the bot's own reference: only the vendor's keys count as a value.
-    empty = _value(link, field, tr) == tr("value-none") if field == "metadata" else False
-    if field in CLEARABLE and getattr(link, field, None) is not None and not empty:
-        label = tr(_CLEAR_LABELS.get(field, "button-remove"))
-        row.append(
-            InlineKeyboardButton(label, callback_data=data(CLEAR, link.id, field, view.code))
-        )
-    row.append(
-        InlineKeyboardButton(tr("button-back"), callback_data=data(EDIT, link.id, view.code))
-    )
-    return shorten(text, MESSAGE_LIMIT), InlineKeyboardMarkup([row])
-
-
-def _mask_of(kinds: list[str]) -> int:
-    chosen = set(kinds) or {kind.value for kind in ALL_PAYMENT_TYPES}
-    return sum(1 << i for i, kind in enumerate(ALL_PAYMENT_TYPES) if kind.value in chosen)
-
-
-def _kinds_of(mask: int) -> list[PaymentType]:
-    return [kind for i, kind in enumerate(ALL_PAYMENT_TYPES) if mask & (1 << i)]
-
-
-def methods_view(
-    link_id: str, title: str, mask: int, view: View, tr: Translator
-) -> tuple[str, InlineKeyboardMarkup]:
-    """Ticks for each method, **Done** to save them."""
-    v = view.code
-    rows = [
-        [
-            InlineKeyboardButton(
-                ("✅ " if mask & (1 << i) else "⬜ ") + tr(f"method-{kind.value}"),
-                callback_data=data(METHODS, link_id, f"{mask ^ (1 << i):x}", v),
-            )
-        ]
-        for i, kind in enumerate(ALL_PAYMENT_TYPES)
-    ]
-    rows.append(
-        [
-            InlineKeyboardButton(tr("button-back"), callback_data=data(EDIT, link_id, v)),
-            InlineKeyboardButton(
-                tr("button-done"), callback_data=data(SAVE_METHODS, link_id, f"{mask:x}", v)
-            ),
-        ]
-    )
-    heading = escape(shorten_plain(title, 100))
-    return f"<b>{heading}</b>\n{tr('form-methods')}", InlineKeyboardMarkup(rows)
-
-
-# --- building the PATCH ----------------------------------------------------------------------
-
-
-def build_update(
-    field: str, text: str, link: Link, language: str, now: datetime | None = None
-) -> LinkUpdate:
-    """The PATCH body for a typed value; ``DraftError`` when the value is refused."""
-    now = now or datetime.now(KIGALI)
-    draft = LinkDraft.for_edit(link)
-    if field == "title":
-        draft.title = clean_title(text)
-    elif field == "description":
-        draft.description = clean_description(text)
-    elif field in ("amount", "min_amount", "max_amount"):
-        setattr(draft, field, clean_amount(text, link.currency, language, field=field))
-    elif field == "max_uses":
-        draft.max_uses = parse_max_uses(text)
-    elif field == "expires_at":
-        draft.expires_at = parse_expiry(text, now)
-    elif field in ("redirect_url", "logo_url"):
-        setattr(draft, field, clean_https_url(text, field))
-    elif field == "slug":
-        draft.slug = clean_slug(text)
-    elif field == "metadata":
-        draft.metadata = parse_metadata(text)
-    else:
-        raise ValueError(f"not a typed field: {field}")
-    return update_for(field, draft, now=now)
-
-
-# --- the staleness of a prompt ---------------------------------------------------------------
 
 
 class _Prompts:
@@ -386,10 +144,8 @@ class _Answering(filters.MessageFilter):
 
 async def _details_or_trouble(context: BotContext, press: Press) -> LinkDetails | None:
     """The link as the provider has it now; None (after telling why) when it cannot change."""
-    try:
-        details = await context.services.dgs.get_link(press.api_key, press.link_id)
-    except DGSError as error:
-        await tell_trouble(press.query, context, error)
+    details = await fetch(context, press)
+    if details is None:
         return None
     if details.link.status == LinkStatus.ARCHIVED:
         await show_card(context, press, details, in_place=True)
@@ -451,7 +207,7 @@ def make_choose_field(
             await _save(context, press, details, field, update_for(field, draft), view)
             return ConversationHandler.END
         if field == "payment_types":
-            mask = _mask_of(link.payment_types)
+            mask = mask_of(link.payment_types)
             text, markup = methods_view(link.id, link.title, mask, view, tr)
             await put(context, press.query, text, markup, in_place=True)
             await answer(press.query)
@@ -493,14 +249,14 @@ async def save_methods(update: Update, context: BotContext) -> int:
     mask, view = _mask_and_view(press)
     tr = context.tr
     try:
-        kinds = clean_payment_types(kind.value for kind in _kinds_of(mask))
+        kinds = clean_payment_types(kind.value for kind in kinds_of(mask))
     except DraftError as error:
         await answer(press.query, draft_error_text(error, "", tr), alert=True)
         return ConversationHandler.END
     details = await _details_or_trouble(context, press)
     if details is None:
         return ConversationHandler.END
-    if _mask_of(details.link.payment_types) == mask:
+    if mask_of(details.link.payment_types) == mask:
         notice = tr("edit-unchanged")
         await show_card(context, press, details, notice=notice, in_place=True, view=view)
         await answer(press.query)
@@ -547,16 +303,14 @@ async def _save(
         await answer(press.query, tr(gates.refusal_for(press.stored)), alert=True)
         return
     try:
-        changed = await context.services.dgs.update_link(press.api_key, press.link_id, body)
-        lister(context).forget(press.api_key)
-        details = details.model_copy(update={"link": changed})
+        details = await context.services.links.update(press.api_key, press.stored, details, body)
     except ValidationFailedError as error:
         await answer(press.query, provider_refusal_text(error, tr, html=False), alert=True)
         return
     except DGSError as error:
         await tell_trouble(press.query, context, error)
         return
-    notice = tr("edit-saved", field=tr(_LABELS[field]))
+    notice = tr("edit-saved", field=tr(FIELD_SPECS[field].label or field))
     await show_card(context, press, details, notice=notice, in_place=True, view=view)
     await answer(press.query)
 
@@ -587,7 +341,7 @@ async def receive_value(update: Update, context: BotContext) -> str | int:
     link_id, field = str(state.get("link_id", "")), str(state.get("field", ""))
     view = View.parse(state.get("view")) or View()
     services = context.services
-    stored = await services.repo.get_link(link_id)
+    stored = await services.links.stored(link_id)
     if field not in TEXT_FIELDS or stored is None:
         _forget(context)
         return ConversationHandler.END
@@ -595,12 +349,12 @@ async def receive_value(update: Update, context: BotContext) -> str | int:
         _forget(context)
         await message.reply_text(tr(gates.refusal_for(stored)))
         return ConversationHandler.END
-    api_key = await link_api_key(context, user.id, stored)
+    api_key = await services.accounts.key_for_link(user.id, stored.api_key_fingerprint)
     if api_key is None:
         await message.reply_text(tr("need-connect"))
         return ConversationHandler.END
     try:
-        before = await services.dgs.get_link(api_key, link_id)
+        before = await services.links.details(api_key, stored)
         link = before.link
     except DGSError as error:
         await _reply(message, trouble_text(error, tr) + "\n" + tr("edit-again"))
@@ -609,7 +363,7 @@ async def receive_value(update: Update, context: BotContext) -> str | int:
         if link.status == LinkStatus.ARCHIVED:
             raise ArchivedError("the link is archived", status_code=410)
         body = build_update(field, message.text or "", link, tr.language)
-        changed = await services.dgs.update_link(api_key, link_id, body)
+        details = await services.links.update(api_key, stored, before, body)
     except DraftError as error:
         await _reply(message, draft_error_text(error, link.currency, tr) + "\n" + tr("edit-again"))
         return AWAIT_VALUE
@@ -628,10 +382,7 @@ async def receive_value(update: Update, context: BotContext) -> str | int:
         await _reply(message, trouble_text(error, tr) + "\n" + tr("edit-again"))
         return AWAIT_VALUE
     _forget(context)
-    lister(context).forget(api_key)
-    details = before.model_copy(update={"link": changed})
-    stored = await sync_store(context, stored, api_key, details.link)
-    notice = tr("edit-saved", field=tr(_LABELS[field]))
+    notice = tr("edit-saved", field=tr(FIELD_SPECS[field].label or field))
     text, markup = card_parts(
         context, details, stored=stored, user_id=user.id, view=view, notice=notice
     )

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -33,51 +32,25 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import charts
 from bot.context import BotContext
-from bot.dashboard import collected_total, known_charges
+from bot.dashboard import StoppingError, collected_total
 from bot.dgs.errors import DGSError
-from bot.dgs.models import KIGALI, Charge, Link, LinkDetails
+from bot.dgs.models import KIGALI, Charge
+from bot.dgs.pacing import mark_background
 from bot.export import charges_csv, links_csv
 from bot.i18n import Translator
 from bot.money import babel_locale, format_amount
-from bot.store.models import StoredLink
 from bot.telegram_text import CAPTION_LIMIT, shorten, shorten_plain
 from handlers.common import require_api_key
-from handlers.links import (
-    CHARGES_CSV,
-    CHART,
-    EXPORT,
-    answer,
-    link_press,
-    lister,
-    tell_trouble,
-    trouble_text,
-)
+from handlers.link_card import CHARGES_CSV, CHART, EXPORT
+from handlers.press import Opened, answer, open_link, owner_press, trouble_text
 from handlers.private_reply import send_privately, send_to_asker
 
 log = logging.getLogger(__name__)
 
-# Stale links are one get call each; a few at a time (the client paces each key anyway).
-PARALLEL_GETS: Final = 4
 # The progress line is edited at most this often (Telegram limits edits per chat).
 PROGRESS_EVERY_SECONDS: Final = 2.0
 # Exports running at once across everybody; more wait their turn behind "Preparing…".
 EXPORTS_AT_ONCE: Final = 8
-
-
-class _StoppingError(Exception):
-    """The bot is stopping: the export gives up rather than hold the stop for minutes."""
-
-
-def fresh_snapshot(stored: StoredLink | None, link: Link) -> LinkDetails | None:
-    """The stored details of ``link`` if they can stand for a get call now."""
-    if stored is None or stored.snapshot is None:
-        return None
-    seen = stored.snapshot.link
-    if (seen.status, seen.use_count) != (link.status, link.use_count):
-        return None  # the list shows a change the poller has not stored yet
-    if stored.snapshot.stats.pending_charges:
-        return None  # a pending charge may have settled since (use_count does not say)
-    return LinkDetails(link=link, stats=stored.snapshot.stats)
 
 
 class _Progress:
@@ -89,22 +62,17 @@ class _Progress:
         self._tr = tr
         self._shown_at = time.monotonic()
         self._editing = asyncio.Lock()  # never two edits of one message at once
-        self.done = 0
-        self.total = 0
 
     def _number(self, value: int) -> str:
         text: str = format_decimal(value, locale=babel_locale(self._tr.language))
         return text
 
-    async def show(self) -> None:
+    async def show(self, done: int, total: int) -> None:
         """The count so far, unless the line was edited less than 2 s ago."""
         if self._editing.locked() or time.monotonic() - self._shown_at < PROGRESS_EVERY_SECONDS:
             return
         text = self._tr.plural(
-            "export-progress",
-            self.total,
-            done=self._number(self.done),
-            total=self._number(self.total),
+            "export-progress", total, done=self._number(done), total=self._number(total)
         )
         await self._edit(text)
 
@@ -123,47 +91,6 @@ class _Progress:
                 self._shown_at = time.monotonic()
 
 
-async def _all_details(
-    context: BotContext, api_key: str, user_id: int, links: Sequence[Link], progress: _Progress
-) -> list[LinkDetails]:
-    """Every link's details: the fresh stored ones, and a get call for the rest.
-
-    The first failure stops the others and is raised."""
-    stored = {row.link_id: row for row in await context.services.repo.links_of_user(user_id)}
-    found: dict[str, LinkDetails] = {}
-    stale: list[Link] = []
-    for link in links:
-        details = fresh_snapshot(stored.get(link.id), link)
-        if details is None:
-            stale.append(link)
-        else:
-            found[link.id] = details
-    progress.total, progress.done = len(links), len(found)
-    log.debug("export for user %s: %d stored, %d to fetch", user_id, len(found), len(stale))
-    await progress.show()
-    gate = asyncio.Semaphore(PARALLEL_GETS)
-    dgs = context.services.dgs
-    application = context.application
-
-    async def one(link: Link) -> None:
-        async with gate:
-            if not application.running:
-                raise _StoppingError
-            found[link.id] = await dgs.get_link(api_key, link.id)
-        progress.done += 1
-        await progress.show()
-
-    try:
-        async with asyncio.TaskGroup() as group:
-            for link in stale:
-                group.create_task(one(link))
-    except* DGSError as failures:
-        raise failures.exceptions[0] from None
-    except* _StoppingError:
-        raise _StoppingError from None
-    return [found[link.id] for link in links]
-
-
 async def _export(
     context: BotContext, tr: Translator, user_id: int, api_key: str, message: Message
 ) -> None:
@@ -175,16 +102,20 @@ async def _export(
     except TelegramError:
         log.debug("chat action refused in %s", chat_id)
     try:
-        links = await lister(context).links(api_key, user_id=user_id, fresh=True)
+        lister = context.services.lister
+        links = await lister.links(api_key, user_id=user_id, fresh=True)
         if not links:
             await progress.finish(tr("dash-empty"))
             return
-        details = await _all_details(context, api_key, user_id, links, progress)
+        running = context.application
+        details = await lister.details(
+            api_key, user_id, links, progress=progress.show, running=lambda: running.running
+        )
     except DGSError as error:
         log.info("export for user %s failed: %s", user_id, error)
         await progress.finish(trouble_text(error, tr))
         return
-    except _StoppingError:
+    except StoppingError:
         await progress.finish(tr("export-stopped"))
         return
     today = datetime.now(KIGALI).date().isoformat()
@@ -247,6 +178,7 @@ class Exports:
     async def _run(
         self, context: BotContext, tr: Translator, user_id: int, api_key: str, message: Message
     ) -> None:
+        mark_background()  # issue 15: the export's provider calls go after people's
         try:
             async with self._gate():
                 await _export(context, tr, user_id, api_key, message)
@@ -277,18 +209,11 @@ def make_export_command(exports: Exports) -> Any:
 def make_export_button(exports: Exports) -> Any:
     async def export_button(update: Update, context: BotContext) -> None:
         """**Export** on the list: the same CSV, for the list's owner only."""
-        query = update.callback_query
+        press = await owner_press(update, context, EXPORT)
         user = update.effective_user
-        if query is None or user is None:
+        if press is None or user is None:
             return
-        owner = (query.data or "").removeprefix(EXPORT)
-        if owner != str(user.id):
-            await answer(query, context.tr("not-your-link"), alert=True)
-            return
-        api_key = await context.services.accounts.api_key_for(user.id)
-        if api_key is None:
-            await answer(query, context.tr("need-connect"), alert=True)
-            return
+        query = press.query
         chat = query.message.chat if query.message is not None else None
 
         async def deliver(send: Any) -> None:
@@ -297,7 +222,7 @@ def make_export_button(exports: Exports) -> Any:
             else:
                 await send_privately(context, chat=chat, user=user, send=send)
 
-        if not await exports.begin(update, context, user.id, api_key, deliver):
+        if not await exports.begin(update, context, user.id, press.api_key, deliver):
             await answer(query, context.tr("export-running"), alert=True)
             return
         await answer(query, context.tr("export-preparing"))
@@ -305,25 +230,24 @@ def make_export_button(exports: Exports) -> Any:
     return export_button
 
 
-async def _link_charges(
-    context: BotContext, api_key: str, link_id: str
-) -> tuple[Link, list[Charge]]:
-    details = await context.services.dgs.get_link(api_key, link_id)
-    seen = await context.services.repo.charges_of(link_id)
-    return details.link, known_charges(details.recent_charges, seen)
+async def _charges_press(
+    update: Update, context: BotContext, prefix: str
+) -> tuple[Opened, list[Charge]] | None:
+    """The press on CSV or Chart and every charge known of its link."""
+    press = await open_link(update, context, prefix)
+    if press is None:
+        return None
+    return press, await context.services.lister.charges(press.details)
 
 
 async def charges_button(update: Update, context: BotContext) -> None:
     """**CSV** on the card: the link's charges, newest first."""
-    press = await link_press(update, context, CHARGES_CSV)
-    if press is None:
+    pressed = await _charges_press(update, context, CHARGES_CSV)
+    if pressed is None:
         return
+    press, charges = pressed
+    link = press.details.link
     tr = context.tr
-    try:
-        link, charges = await _link_charges(context, press.api_key, press.link_id)
-    except DGSError as error:
-        await tell_trouble(press.query, context, error)
-        return
     if not charges:
         await answer(press.query, tr("export-no-charges"), alert=True)
         return
@@ -347,15 +271,12 @@ async def charges_button(update: Update, context: BotContext) -> None:
 
 async def chart_button(update: Update, context: BotContext) -> None:
     """**Chart** on the card: money collected over time, as a picture."""
-    press = await link_press(update, context, CHART)
-    if press is None:
+    pressed = await _charges_press(update, context, CHART)
+    if pressed is None:
         return
+    press, charges = pressed
+    link = press.details.link
     tr = context.tr
-    try:
-        link, charges = await _link_charges(context, press.api_key, press.link_id)
-    except DGSError as error:
-        await tell_trouble(press.query, context, error)
-        return
     points = charts.cumulative(charges)
     if not points:
         await answer(press.query, tr("chart-nothing"), alert=True)

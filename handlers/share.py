@@ -28,7 +28,7 @@ from bot.dgs.models import Link, LinkStatus
 from bot.i18n import Translator, escape
 from bot.telegram_text import MESSAGE_LIMIT, shorten, shorten_plain
 from bot.urls import is_public_url
-from handlers.links import NO_PREVIEW, lister
+from handlers.link_card import NO_PREVIEW
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ async def inline_query(update: Update, context: BotContext) -> None:
         await query.answer([], cache_time=0, is_personal=True, button=button)
         return
     try:
-        links = await lister(context).links(api_key, user_id=user.id)
+        links = await context.services.lister.links(api_key, user_id=user.id)
     except DGSError as error:
         log.info("inline query of user %s: provider call failed: %s", user.id, error)
         await query.answer([], cache_time=0, is_personal=True)

@@ -15,8 +15,8 @@ import pytest
 
 from bot import callbacks
 from bot.config import Settings
+from bot.devtools.sandbox import Sandbox
 from bot.dgs.models import KIGALI, AmountType, Link, LinkCreate, PaymentType
-from bot.sandbox import Sandbox
 from bot.telegram_text import shorten, split, utf16_units, visible_length
 from tests.conftest import World, make_settings
 from tests.fakes.telegram import FakeGroup, FakeMessage, FakeTelegram, FakeUser
@@ -421,6 +421,23 @@ async def test_buttons_from_before_the_bots_database_still_work_or_say_so(world:
     query_id = await world.tg.press(kim, again, text="🔄 Refresh")
     reply = await world.tg.wait_for_callback_answer(query_id)
     assert reply.show_alert and "no longer works" in (reply.text or "")
+
+
+async def test_list_buttons_say_connect_first_once_the_key_is_refused(world: World) -> None:
+    bo = world.user(602, "Bo")
+    await make_link(world, bo, title="Rent March")
+    listing = await links_message(world, bo)
+    credential = await world.services.repo.get_credential(bo.id)
+    assert credential is not None
+    # The provider refused the key since.
+    await world.services.repo.mark_fingerprint_invalid(credential.key_fingerprint)
+    await world.sandbox.clear_requests()
+    for prefix in ("dl:", "dx:"):  # the list's filter (All) and Export
+        query_id = await world.tg.press(bo, listing, callback_data=button(listing, prefix))
+        reply = await world.tg.wait_for_callback_answer(query_id)
+        assert reply.show_alert and "First connect your DGS account" in (reply.text or ""), prefix
+    assert await sandbox_calls(world, "GET") == []  # no list read, no export started
+    assert world.tg.message(bo.id, listing.message_id).button_texts == listing.button_texts
 
 
 # --- Telegram's limits -----------------------------------------------------------------------

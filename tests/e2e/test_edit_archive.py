@@ -12,13 +12,15 @@ from typing import Any
 import pytest
 
 from bot.config import Settings
+from bot.devtools.sandbox import Sandbox
 from bot.dgs.models import AmountType
-from bot.sandbox import Sandbox
 from tests.conftest import World, make_settings, start_world
 from tests.e2e.test_dashboard import (
     button,
     button_by_text,
+    card_data,
     key_of,
+    link_ids,
     links_message,
     make_link,
     open_card,
@@ -298,3 +300,32 @@ async def test_buttons_and_a_prompt_survive_a_restart(world: World) -> None:
         assert "After restart" in (menu.text or "")
     finally:
         await again.stop()
+
+
+# --- the list follows a change at once (issue 13: LinkService tells the list cache) ---------
+
+
+async def test_an_edit_and_an_archive_show_on_the_list_at_once(world: World) -> None:
+    ada = world.user(601, "Ada")
+    link = await make_link(world, ada, title="Fish stall")
+    await make_link(world, ada, title="Bananas")
+    listing = await links_message(world, ada)
+    assert any("Fish stall" in text for text in listing.button_texts)
+    card = await tap(world, ada, listing, button(listing, card_data(link.id)))
+
+    await choose(world, ada, card, "title")
+    saved = await answer_prompt(world, ada, "Fresh fish stall")
+    listing = await tap(
+        world, ada, saved, button_by_text(saved, "‹ Back to list")["callback_data"]
+    )
+    texts = listing.button_texts
+    assert any("Fresh fish stall" in text for text in texts), texts
+    assert not any(text.startswith("Fish stall") for text in texts), texts
+
+    card = await tap(world, ada, listing, button(listing, card_data(link.id)))
+    ask = await tap(world, ada, card, button(card, "da:"))
+    done = await tap(world, ada, ask, button_by_text(ask, "Yes, archive")["callback_data"])
+    assert "Archived" in (done.text or "")
+    active = await tap(world, ada, done, button_by_text(done, "‹ Back to list")["callback_data"])
+    assert link.id not in link_ids(active), active.button_texts
+    assert any("Bananas" in text for text in active.button_texts)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.sandbox import Sandbox
+from bot.devtools.sandbox import Sandbox
 from handlers import edit
 from tests.conftest import World, eventually, make_settings, start_world
 from tests.e2e.test_dashboard import key_of, make_link, sandbox_calls

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.sandbox import Sandbox
-from handlers.links import View, card_keyboard
+from bot.devtools.sandbox import Sandbox
+from handlers.link_card import card_keyboard
+from handlers.press import View
 from tests.conftest import World, eventually, make_settings
 from tests.e2e.test_dashboard import button, key_of, sandbox_calls
 from tests.fakes.telegram import FakeGroup, FakeMessage, FakeTelegram, FakeUser, ServerError

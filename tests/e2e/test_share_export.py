@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from bot.config import Settings
+from bot.devtools.sandbox import Sandbox
 from bot.dgs.models import PaymentType
 from bot.export import CHARGE_COLUMNS, LINK_COLUMNS
-from bot.sandbox import Sandbox
 from tests.conftest import World, make_settings, start_world
 from tests.e2e.test_dashboard import (
     button,
