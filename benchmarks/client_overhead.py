@@ -18,9 +18,9 @@ from decimal import Decimal
 
 import httpx
 
+from bot.devtools.sandbox import Sandbox
 from bot.dgs import API_KEY_HEADER, DGSClient
 from bot.dgs.models import AmountType, LinkCreate
-from bot.sandbox import Sandbox
 
 KEY = "sk_test_benchmark_key_0001"
 TARGET = 1.3

@@ -26,6 +26,9 @@ The baseline, measured in the same run and the same way, is a bare python-telegr
   SQLite write transactions per 100 updates ≤ 20 (counted at the bot's database boundary,
   ``Database.write_transactions``, reported beside the latencies; the notifier's own
   periodic writes, about one a second, are in that count).
+- ``shared`` and ``shared429`` (issue 15): every user on one operator key sends one quick
+  create at once; against the bare bot making the same POST, and with the sandbox answering
+  429 above ``--limit`` requests/s. See ``_shared_key.py`` (run them with ``--users 100``).
 
 PayLinks runs through ``bot.app.run_bot`` (auto-connect on) in a child process, like the bare
 bot: the peak RSS (VmHWM) is then the bot's alone, and the fake Bot API and the sandbox never
@@ -60,6 +63,7 @@ from pathlib import Path
 from typing import Any
 
 from _harness import ChildBot, Memory, Stats, cpu_seconds, ratio
+from _shared_key import bare_post, run_shared
 
 SCRIPT = Path(__file__).resolve()
 ROOT = SCRIPT.parent.parent
@@ -121,7 +125,8 @@ async def _serve_ours() -> None:
     from bot.config import load_settings
 
     _apply_variant(os.environ.get("BENCH_VARIANT", ""))
-    await run_bot(load_settings(), auto_connect=True, on_started=_report_counts_on_sigusr1)
+    shared = bool(os.environ.get("BENCH_SHARED_KEY"))  # the operator key serves everyone
+    await run_bot(load_settings(), auto_connect=not shared, on_started=_report_counts_on_sigusr1)
 
 
 async def _report_counts_on_sigusr1(app: Any) -> None:
@@ -203,6 +208,8 @@ async def _serve_bare() -> None:
         title = " ".join(words) or "Payment"
         slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
         url = f"https://pay.digitalservicescenter.rw/generation/pay/{slug}"
+        if os.environ.get("BENCH_SHARED_KEY"):
+            await bare_post(title, amount)
         if threaded:
             png = await asyncio.to_thread(qr_png, url)
         else:
@@ -413,7 +420,7 @@ async def measure(
     with tempfile.TemporaryDirectory(prefix="paylinks-load-") as tmp:
         workdir = Path(tmp)
         data_dir = workdir / "data"
-        from bot.sandbox import Sandbox
+        from bot.devtools.sandbox import Sandbox
 
         async with FakeTelegram(token=TOKEN) as tg, Sandbox(test_mode=False) as sandbox:
             for user in users[::2] if scenario.slow_seconds else []:
@@ -535,7 +542,7 @@ async def measure_plain(
     with tempfile.TemporaryDirectory(prefix="paylinks-load-") as tmp:
         workdir = Path(tmp)
         counts = workdir / "counts"
-        from bot.sandbox import Sandbox
+        from bot.devtools.sandbox import Sandbox
 
         async with FakeTelegram(token=TOKEN) as tg, Sandbox(test_mode=False) as sandbox:
             env = {
@@ -727,6 +734,10 @@ SCENARIOS = {
     "plain": Scenario(
         "plain", "plain replies: everyone sends /start at once, then /help at once", plain=True
     ),
+    "shared": Scenario("shared", "one operator key: everyone sends one quick create at once"),
+    "shared429": Scenario(
+        "shared429", "one operator key, the provider answers 429 above {limit:g} requests/s"
+    ),
 }
 
 
@@ -809,12 +820,16 @@ async def main(args: argparse.Namespace) -> None:
         template = SCENARIOS[name]
         scenario = Scenario(
             template.name,
-            template.title.format(slow=args.slow_seconds, links=args.poll_links),
+            template.title.format(slow=args.slow_seconds, links=args.poll_links, limit=args.limit),
             slow_seconds=args.slow_seconds if name == "slow" else 0.0,
             poll_links=args.poll_links if name == "poll" else 0,
             plain=template.plain,
         )
         print(f"\n== {scenario.name}: {scenario.title}")
+        if name in ("shared", "shared429"):
+            users = list(range(FIRST_USER, FIRST_USER + args.users))
+            await run_shared(args, users, limited=name == "shared429")
+            continue
         await run_scenario(scenario, args)
 
 
@@ -825,9 +840,13 @@ def _parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--scenarios",
         type=lambda text: [part for part in text.split(",") if part],
         default=["base", "slow", "poll"],
-        help="comma-separated: base, slow, poll, plain (default: base, slow, poll)",
+        help="comma-separated: base, slow, poll, plain, shared, shared429"
+        " (default: base, slow, poll)",
     )
     parser.add_argument("--slow-seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--limit", type=float, default=20.0, help="shared429: the sandbox's requests/s per key"
+    )
     parser.add_argument("--poll-links", type=int, default=5000)
     parser.add_argument(
         "--variant",

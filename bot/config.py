@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 LANGUAGES: tuple[str, ...] = ("rw", "en", "fr", "sw")
 DEFAULT_TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_DGS_API_BASE_URL = "https://pay.digitalservicescenter.rw/generation/v2"
+DEFAULT_DGS_REQUESTS_PER_SECOND = 100.0
 
 NO_TOKEN_HELP = (
     "TELEGRAM_BOT_TOKEN is not set. Get a token from @BotFather in Telegram (/newbot), then run "  # noqa: S105
@@ -45,8 +46,9 @@ class Settings(BaseSettings):
     bot_default_language: Literal["rw", "en", "fr", "sw"] = "en"
     bot_default_currency: str = "RWF"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    # Not in the issue's fixed table, but operators need them on market day.
-    dgs_requests_per_second: float = Field(default=10.0, gt=0)
+    # Not in the issue's fixed table, but operators need them on market day. The provider's
+    # rate is learned per key from its 429s; this is where each key starts (see dgs_rate_ceiling).
+    dgs_requests_per_second: float = Field(default=DEFAULT_DGS_REQUESTS_PER_SECOND, gt=0)
     max_concurrent_updates: int = Field(default=256, ge=1)
     # Set by `paylinks-bot demo` only: its local Bot API accepts URL buttons to 127.0.0.1, so the
     # cards offer **Open** for the local sandbox's payer pages. Telegram refuses those buttons,
@@ -108,6 +110,14 @@ class Settings(BaseSettings):
         """The operator's shared key when this user may use it."""
         if self.dgs_api_key is not None and user_id in self.dgs_allowed_users:
             return self.dgs_api_key.get_secret_value()
+        return None
+
+    @property
+    def dgs_rate_ceiling(self) -> float | None:
+        """``DGS_REQUESTS_PER_SECOND`` set by the operator is also a ceiling: the learned rate
+        never rises above it. Left unset, it is only the starting rate."""
+        if "dgs_requests_per_second" in self.model_fields_set:
+            return self.dgs_requests_per_second
         return None
 
     @property

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from bot.dgs.client import (
     API_KEY_HEADER,
-    CLIENT_REF_KEY,
     DEFAULT_BASE_URL,
     MAX_PER_PAGE,
     DGSClient,
@@ -23,6 +22,7 @@ from bot.dgs.errors import (
     SlugTakenError,
     ValidationFailedError,
 )
+from bot.dgs.models import CLIENT_REF_KEY
 
 __all__ = [
     "API_KEY_HEADER",

@@ -16,29 +16,25 @@
   that no link was made. Otherwise ``CreateOutcomeUnknownError`` carries the reference, and a
   later call with the same ``client_ref`` looks it up first, so "Try again" never makes a
   second link. A 429 on a create proves nothing was made: it is raised, not retried.
-- Pacing: per-key spacing (``requests_per_second_per_key``) plus a global bound on requests
-  in flight. The slot is reserved without awaiting, then the wait happens outside any lock.
+- Pacing (``bot.dgs.pacing.ProviderPacer``): a token bucket per key whose rate is learned
+  from 429s, calls people wait for ahead of background work (``mark_background``), plus a
+  global bound on requests in flight of which background work never takes the last quarter.
   A pacing wait counts against the retry budget; one longer than the budget raises
-  RateLimitedError at once.
+  RateLimitedError at once. A create refused with 429 and a Retry-After is sent again (the
+  429 proves nothing was made).
 - The API key is never logged or put in an exception message; logs show ``key_hint(key)``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import json
 import logging
-import math
 import random
 import re
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
 from types import TracebackType
 from typing import Any, Final, TypeVar
 from urllib.parse import quote
@@ -46,31 +42,46 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from bot.dgs.answers import (
+    LINKS_PATH,
+    Failure,
+    decode_object,
+    key_hint,
+    match_ref,
+    model_of,
+    raw_id,
+    shape_error,
+    status_failure,
+    transport_failure,
+)
 from bot.dgs.errors import (
     MAX_RETRY_AFTER,
     ArchivedError,
     AuthError,
-    BadRequestError,
     CreateOutcomeUnknownError,
     DGSError,
-    ForbiddenError,
-    NotFoundError,
     ProviderUnavailableError,
     RateLimitedError,
     SlugTakenError,
-    ValidationFailedError,
 )
-from bot.dgs.models import Link, LinkCreate, LinkDetails, LinkPage, LinkUpdate, parse_link_page
-from bot.dgs.pacing import KeyPacer, PacingWaitTooLong
+from bot.dgs.models import (
+    CLIENT_REF_KEY,
+    Link,
+    LinkCreate,
+    LinkDetails,
+    LinkPage,
+    LinkUpdate,
+    RawLinkPage,
+    parse_link_page,
+)
+from bot.dgs.pacing import DEFAULT_BURST, Priority, ProviderPacer, current_priority
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL: Final = "https://pay.digitalservicescenter.rw/generation/v2"
 API_KEY_HEADER: Final = "X-DGS-API-Key"
-CLIENT_REF_KEY: Final = "paylinks_ref"
 MAX_PER_PAGE: Final = 100
 
-_LINKS = "/payment-links"
 _KEY_SHAPE = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces: a valid header value
 _MESSAGE_LIMIT = 300
 # Unreadable links already reported: each is logged once (the poller relists every few
@@ -78,41 +89,9 @@ _MESSAGE_LIMIT = 300
 _UNREADABLE_MEMORY = 1024
 _SHOWN_ID_LIMIT = 64
 
-_STATUS_ERRORS: dict[int, type[DGSError]] = {
-    400: BadRequestError,
-    401: AuthError,
-    403: ForbiddenError,
-    404: NotFoundError,
-    409: SlugTakenError,
-    410: ArchivedError,
-}
-
-# Failures raised before a byte of the request could reach the provider.
-_NOT_SENT: tuple[type[Exception], ...] = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.ProxyError,
-    httpx.UnsupportedProtocol,
-    httpx.LocalProtocolError,
-)
-_TRANSIENT: tuple[type[Exception], ...] = (
-    httpx.TimeoutException,
-    httpx.NetworkError,
-    httpx.RemoteProtocolError,
-    httpx.ProxyError,
-)
-
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 _M = TypeVar("_M", bound=BaseModel)
-
-
-def key_hint(api_key: str) -> str:
-    """The key as it may appear in logs: its last 4 characters, and only for a long key."""
-    if len(api_key) < 12:
-        return "…"
-    return "…" + api_key[-4:]
 
 
 class _LinkEnvelope(BaseModel):
@@ -120,75 +99,11 @@ class _LinkEnvelope(BaseModel):
     link: Link
 
 
-@dataclass(slots=True)
-class _Failure:
-    error: DGSError
-    transient: bool  # worth another attempt
-    maybe_processed: bool  # the provider may have acted on the request
-    retry_after: float | None = None
-
-
 class _Unknown:
     """Marker: a lookup could not tell whether the reference exists."""
 
 
 _UNKNOWN: Final = _Unknown()
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _redact(text: str, api_key: str) -> str:
-    if api_key and api_key in text:
-        text = text.replace(api_key, key_hint(api_key))
-    if len(text) > _MESSAGE_LIMIT:
-        text = text[:_MESSAGE_LIMIT] + "…"
-    return text
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    """Seconds from ``Retry-After`` (delta-seconds or an HTTP date), at most
-    ``MAX_RETRY_AFTER``: one odd header must not pause a key for a day. None if absent or
-    unreadable."""
-    if value is None:
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        try:
-            seconds = (when - datetime.now(UTC)).total_seconds()
-        except OverflowError:
-            return MAX_RETRY_AFTER
-    if math.isnan(seconds):
-        return None
-    return min(MAX_RETRY_AFTER, max(0.0, seconds))
-
-
-def _field_errors(raw: Any, api_key: str) -> dict[str, list[str]]:
-    if not isinstance(raw, dict):
-        return {}
-    result: dict[str, list[str]] = {}
-    for field, messages in raw.items():
-        items = messages if isinstance(messages, list) else [messages]
-        result[str(field)] = [_redact(str(item), api_key) for item in items]
-    return result
-
-
-def _decode_object(response: httpx.Response) -> dict[str, Any] | None:
-    """The body as a JSON object, or None when it is anything else (HTML, a list, garbage)."""
-    try:
-        data = json.loads(response.text, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 class DGSClient:
@@ -208,7 +123,8 @@ class DGSClient:
         backoff_base: float = 0.5,
         backoff_max: float = 8.0,
         requests_per_second_per_key: float = 10.0,
-        burst_per_key: int = 1,
+        max_requests_per_second_per_key: float | None = None,
+        burst_per_key: int = DEFAULT_BURST,
         max_concurrency: int = 64,
         reconcile_tries: int = 2,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -228,9 +144,17 @@ class DGSClient:
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()
-        self._pacer = KeyPacer(requests_per_second_per_key, burst=burst_per_key, clock=clock)
+        self.pacer = ProviderPacer(
+            requests_per_second_per_key,
+            burst=burst_per_key,
+            ceiling=max_requests_per_second_per_key,
+            clock=clock,
+        )
         self._unreadable: OrderedDict[str | None, None] = OrderedDict()
         self._in_flight = asyncio.Semaphore(max_concurrency)
+        # Background work never holds the last quarter of the connections: a person's call
+        # finds one free however many polls or export fetches are under way.
+        self._background_slots = asyncio.Semaphore(max(1, max_concurrency - max_concurrency // 4))
         self._http = httpx.AsyncClient(
             base_url=base_url,
             transport=transport,
@@ -262,7 +186,7 @@ class DGSClient:
     def slow_down(self, api_key: str, seconds: float) -> None:
         """Make this key's next requests wait ``seconds`` (e.g. a 429's Retry-After), at most
         ``MAX_RETRY_AFTER``."""
-        self._pacer.slow_down(api_key, min(seconds, MAX_RETRY_AFTER))
+        self.pacer.slow_down(api_key, min(seconds, MAX_RETRY_AFTER))
 
     # ----------------------------------------------------------------- endpoints
 
@@ -296,7 +220,7 @@ class DGSClient:
                 existing = await self.find_by_client_ref(api_key, ref)
             except (ProviderUnavailableError, RateLimitedError) as exc:
                 raise CreateOutcomeUnknownError(
-                    f"POST {_LINKS}: could not check for an earlier create: {exc.message}",
+                    f"POST {LINKS_PATH}: could not check for an earlier create: {exc.message}",
                     client_ref=ref,
                     status_code=exc.status_code,
                 ) from exc
@@ -304,15 +228,14 @@ class DGSClient:
                 return existing
 
         for post in (1, 2):
-            deadline = self._clock() + self._retry_budget
-            outcome = await self._attempt("POST", _LINKS, _LINKS, api_key, None, payload, deadline)
+            outcome = await self._send_create(api_key, payload)
             if isinstance(outcome, dict):
                 try:
                     return _LinkEnvelope.model_validate(outcome).link
                 except ValidationError as exc:
                     # A 2xx made the link, but we cannot read it: find it by reference.
-                    outcome = _Failure(
-                        _shape_error("POST", _LINKS, exc), transient=False, maybe_processed=True
+                    outcome = Failure(
+                        shape_error("POST", LINKS_PATH, exc), transient=False, maybe_processed=True
                     )
             failure = outcome
             # A resent create's 409 may be the first POST's own slug, landed late.
@@ -330,11 +253,34 @@ class DGSClient:
                 logger.info("DGS create not made (ref %s); sending it once more", ref)
                 continue
             raise CreateOutcomeUnknownError(
-                f"POST {_LINKS}: outcome unknown ({failure.error.message})",
+                f"POST {LINKS_PATH}: outcome unknown ({failure.error.message})",
                 client_ref=ref,
                 status_code=failure.error.status_code,
             ) from failure.error
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send_create(
+        self, api_key: str, payload: dict[str, Any]
+    ) -> dict[str, Any] | Failure:
+        """The POST, sent again after a 429 that says when to come back: a 429 proves nothing
+        was made, and the key's pacer holds the resend until then."""
+        deadline = self._clock() + self._retry_budget
+        for _ in range(self._max_retries):
+            outcome = await self._attempt(
+                "POST", LINKS_PATH, LINKS_PATH, api_key, None, payload, deadline
+            )
+            if not (
+                isinstance(outcome, Failure)
+                and isinstance(outcome.error, RateLimitedError)
+                and outcome.error.status_code == 429
+                and outcome.retry_after is not None
+                and self._clock() + outcome.retry_after <= deadline
+            ):
+                return outcome
+            logger.info("DGS POST %s: 429; sent again in %.1f s", LINKS_PATH, outcome.retry_after)
+        return await self._attempt(
+            "POST", LINKS_PATH, LINKS_PATH, api_key, None, payload, deadline
+        )
 
     async def list_links(self, api_key: str, *, page: int = 1, per_page: int = 100) -> LinkPage:
         """One page of the key's links (archived ones included)."""
@@ -349,53 +295,85 @@ class DGSClient:
     ) -> tuple[LinkPage, list[Any]]:
         """The page's readable links, and the raw items of those that are not (skipped, and
         logged once each: every caller of the list sees the other links)."""
-        shown = f"{_LINKS}?page={page}&per_page={per_page}"
+        shown = f"{LINKS_PATH}?page={page}&per_page={per_page}"
         params = {"page": page, "per_page": per_page}
-        data = await self._call("GET", _LINKS, shown, api_key, params=params)
+        data = await self._call("GET", LINKS_PATH, shown, api_key, params=params)
         try:
             result, unreadable = parse_link_page(data)
         except ValidationError as exc:
-            raise _shape_error("GET", shown, exc) from None
+            raise shape_error("GET", shown, exc) from None
         if unreadable:
-            self._report_unreadable([_raw_id(item) for item in unreadable], shown)
+            self._report_unreadable([raw_id(item) for item in unreadable], shown)
         return result, unreadable
 
     async def iter_links(self, api_key: str, *, per_page: int = 100) -> AsyncIterator[Link]:
-        """Every link of the key, page by page.
+        """Every readable link of the key, page by page (``iter_link_pages``)."""
+        async for items in self.iter_link_pages(api_key, per_page=per_page):
+            for item in items:
+                link = self.read_link(item)
+                if link is not None:
+                    yield link
 
-        A link created meanwhile can push others onto the next page; ids already yielded are
+    async def iter_link_pages(
+        self, api_key: str, *, per_page: int = 100
+    ) -> AsyncIterator[list[Any]]:
+        """Every link of the key as the provider sent it, a page of raw items at a time: the
+        notifier's sweep reads in full (``read_link``) only the links that changed.
+
+        A link created meanwhile can push others onto the next page; ids already given are
         skipped, so no link is seen twice.
         """
+        _check_key(api_key)
+        if not 1 <= per_page <= MAX_PER_PAGE:
+            raise ValueError(f"per_page must be within 1..{MAX_PER_PAGE}")
         seen: set[str] = set()
         page = 1
         while True:
-            result = await self.list_links(api_key, page=page, per_page=per_page)
-            for link in result.links:
-                if link.id not in seen:
-                    seen.add(link.id)
-                    yield link
-            total_pages = result.pagination.total_pages
-            if not result.links:
+            shown = f"{LINKS_PATH}?page={page}&per_page={per_page}"
+            params = {"page": page, "per_page": per_page}
+            data = await self._call("GET", LINKS_PATH, shown, api_key, params=params)
+            try:
+                raw = RawLinkPage.model_validate(data)
+            except ValidationError as exc:
+                raise shape_error("GET", shown, exc) from None
+            fresh: list[Any] = []
+            for item in raw.links:
+                link_id = raw_id(item)
+                if link_id is None or link_id not in seen:
+                    fresh.append(item)  # an item without an id is reported by read_link
+                if link_id is not None:
+                    seen.add(link_id)
+            yield fresh
+            total_pages = raw.pagination.total_pages
+            if not raw.links:
                 return
             if total_pages > 0 and page >= total_pages:
                 return
-            if total_pages <= 0 and len(result.links) < per_page:
+            if total_pages <= 0 and len(raw.links) < per_page:
                 return  # no pagination given: a short page is the last
             page += 1
+
+    def read_link(self, item: Any) -> Link | None:
+        """One link of a list page, or None (logged once, by id) when it cannot be read."""
+        try:
+            return Link.model_validate(item)
+        except ValidationError:
+            self._report_unreadable([raw_id(item)], LINKS_PATH)
+            return None
 
     async def get_link(self, api_key: str, link_id: str) -> LinkDetails:
         """The link, its stats and its newest charges."""
         _check_key(api_key)
         path = _link_path(link_id)
         data = await self._call("GET", path, path, api_key)
-        return _model(LinkDetails, data, "GET", path)
+        return model_of(LinkDetails, data, "GET", path)
 
     async def update_link(self, api_key: str, link_id: str, body: LinkUpdate) -> Link:
         """Change the fields given to ``body`` (and only those)."""
         _check_key(api_key)
         path = _link_path(link_id)
         data = await self._call("PATCH", path, path, api_key, body=body.to_json())
-        return _model(_LinkEnvelope, data, "PATCH", path).link
+        return model_of(_LinkEnvelope, data, "PATCH", path).link
 
     async def archive_link(self, api_key: str, link_id: str) -> None:
         """Archive the link (permanent)."""
@@ -413,14 +391,14 @@ class DGSClient:
         """
         _check_key(api_key)
         first, unreadable = await self._list_page(api_key, 1, MAX_PER_PAGE)
-        found = _match_ref(first, unreadable, client_ref)
+        found = match_ref(first, unreadable, client_ref)
         if found is not None:
             return found
         last = first.pagination.total_pages
         for page in sorted({2, last}):
             if not 2 <= page <= last:
                 continue
-            found = _match_ref(
+            found = match_ref(
                 *await self._list_page(api_key, page, MAX_PER_PAGE), client_ref=client_ref
             )
             if found is not None:
@@ -517,28 +495,33 @@ class DGSClient:
         params: dict[str, int] | None,
         body: dict[str, Any] | None,
         deadline: float,
-    ) -> dict[str, Any] | _Failure:
+    ) -> dict[str, Any] | Failure:
         """One paced request: the decoded 2xx body or a classified failure (never raised)."""
-        try:
-            wait = self._pacer.reserve(api_key, max_wait=max(0.0, deadline - self._clock()))
-        except PacingWaitTooLong as exc:
+        background = current_priority() is Priority.BACKGROUND
+        too_long = await self.pacer.take_turn(
+            api_key, background=background, deadline=deadline, sleep=self._sleep
+        )
+        if too_long is not None:
             error: DGSError = RateLimitedError(
-                f"{method} {shown}: this key must wait {exc.wait:.1f} s, beyond the retry budget",
-                retry_after=exc.wait,
+                f"{method} {shown}: this key must wait {too_long:.1f} s, beyond the retry budget",
+                retry_after=too_long,
                 status_code=None,
             )
-            return _Failure(error, transient=False, maybe_processed=False)
-        if wait > 0:
-            await self._sleep(wait)
+            return Failure(error, transient=False, maybe_processed=False)
         started = time.perf_counter()
+        sent_at = self._clock()
         try:
-            async with self._in_flight:
-                response = await self._http.request(
-                    method, path, params=params, json=body, headers={API_KEY_HEADER: api_key}
-                )
+            if background:
+                async with self._background_slots, self._in_flight:
+                    response = await self._send(method, path, params, body, api_key)
+            else:
+                async with self._in_flight:
+                    response = await self._send(method, path, params, body, api_key)
         except httpx.HTTPError as exc:
-            return self._transport_failure(exc, method, shown, api_key)
+            return transport_failure(exc, method, shown, api_key)
         status = response.status_code
+        if status < 500 and status != 429:
+            self.pacer.answered(api_key)  # the provider took the pace: it may rise a little
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "DGS %s %s -> %d in %.0f ms (key %s)",
@@ -551,67 +534,29 @@ class DGSClient:
         if 200 <= status < 300:
             if method == "DELETE" and not response.content.strip():
                 return {}
-            data = _decode_object(response)
+            data = decode_object(response)
             if data is None or data.get("status") == "error":
                 what = "an error body" if data is not None else "a body that is not a JSON object"
                 error = ProviderUnavailableError(
                     f"{method} {shown}: HTTP {status} with {what}", status_code=status
                 )
-                return _Failure(error, transient=False, maybe_processed=True)
+                return Failure(error, transient=False, maybe_processed=True)
             return data
-        return self._status_failure(response, method, shown, api_key)
+        failure = status_failure(response, method, shown, api_key)
+        if isinstance(failure.error, RateLimitedError):
+            self.pacer.refused(api_key, failure.retry_after, sent_at)
+        return failure
 
-    def _status_failure(
-        self, response: httpx.Response, method: str, shown: str, api_key: str
-    ) -> _Failure:
-        status = response.status_code
-        data = _decode_object(response)
-        raw_message = data.get("message") if data is not None else None
-        message = _redact(str(raw_message), api_key) if raw_message else response.reason_phrase
-        text = f"{method} {shown}: HTTP {status}: {message}"
-        if status == 429:
-            retry_after = _parse_retry_after(response.headers.get("Retry-After"))
-            if retry_after is not None:
-                self._pacer.slow_down(api_key, retry_after)
-            error: DGSError = RateLimitedError(text, retry_after=retry_after, status_code=status)
-            return _Failure(error, transient=True, maybe_processed=False, retry_after=retry_after)
-        if status >= 500:
-            error = ProviderUnavailableError(text, status_code=status)
-            return _Failure(error, transient=True, maybe_processed=True)
-        if not 400 <= status < 500:
-            # Redirects and the like: not an answer of the API.
-            error = ProviderUnavailableError(text, status_code=status)
-            return _Failure(error, transient=False, maybe_processed=False)
-        if data is None:
-            # A stray proxy or wrong base URL page: never conclude "bad key" or "link gone".
-            error = ProviderUnavailableError(
-                f"{method} {shown}: HTTP {status} without the provider's JSON error body",
-                status_code=status,
-            )
-            return _Failure(error, transient=False, maybe_processed=False)
-        if status == 422:
-            error = ValidationFailedError(
-                text, field_errors=_field_errors(data.get("errors"), api_key), status_code=status
-            )
-        else:
-            error = _STATUS_ERRORS.get(status, BadRequestError)(text, status_code=status)
-        return _Failure(error, transient=False, maybe_processed=False)
-
-    @staticmethod
-    def _transport_failure(
-        exc: httpx.HTTPError, method: str, shown: str, api_key: str
-    ) -> _Failure:
-        detail = _redact(str(exc), api_key)
-        text = f"{method} {shown}: {type(exc).__name__}" + (f": {detail}" if detail else "")
-        error = ProviderUnavailableError(text)
-        error.__cause__ = exc
-        logger.debug(
-            "DGS %s %s -> %s (key %s)", method, shown, type(exc).__name__, key_hint(api_key)
-        )
-        return _Failure(
-            error,
-            transient=isinstance(exc, _TRANSIENT),
-            maybe_processed=not isinstance(exc, _NOT_SENT),
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, int] | None,
+        body: dict[str, Any] | None,
+        api_key: str,
+    ) -> httpx.Response:
+        return await self._http.request(
+            method, path, params=params, json=body, headers={API_KEY_HEADER: api_key}
         )
 
 
@@ -626,46 +571,4 @@ def _link_path(link_id: str) -> str:
     # "." and ".." would be read as path segments and hit another endpoint.
     if not link_id or link_id.strip(".") == "":
         raise ValueError("link_id must be a non-empty id")
-    return f"{_LINKS}/{quote(link_id, safe='')}"
-
-
-def _shape_error(method: str, shown: str, exc: ValidationError) -> ProviderUnavailableError:
-    # Locations only: the input values are the provider's data, not worth a log line each.
-    where = ", ".join(".".join(str(part) for part in err["loc"]) or "body" for err in exc.errors())
-    return ProviderUnavailableError(f"{method} {shown}: unexpected response ({where})")
-
-
-def _model(cls: type[_M], data: dict[str, Any], method: str, shown: str) -> _M:
-    try:
-        return cls.model_validate(data)
-    except ValidationError as exc:
-        raise _shape_error(method, shown, exc) from None
-
-
-def _match_ref(page: LinkPage, unreadable: list[Any], client_ref: str) -> Link | None:
-    for link in page.links:
-        if link.metadata and link.metadata.get(CLIENT_REF_KEY) == client_ref:
-            return link
-    for item in unreadable:
-        if _may_carry(item, client_ref):
-            raise ProviderUnavailableError(
-                f"GET {_LINKS}: unexpected response (link {_raw_id(item)!r} cannot be read)"
-            )
-    return None
-
-
-def _may_carry(item: Any, client_ref: str) -> bool:
-    """Whether an unreadable link may be the one made by the create holding ``client_ref``."""
-    if not isinstance(item, dict):
-        return True
-    metadata = item.get("metadata")
-    if metadata is None:
-        return False  # every create of ours sends its reference
-    if not isinstance(metadata, dict):
-        return True
-    return bool(metadata.get(CLIENT_REF_KEY) == client_ref)
-
-
-def _raw_id(item: Any) -> str | None:
-    link_id = item.get("id") if isinstance(item, dict) else None
-    return link_id if isinstance(link_id, str) else None
+    return f"{LINKS_PATH}/{quote(link_id, safe='')}"

@@ -11,7 +11,8 @@ import json
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Annotated, Any
+from functools import lru_cache
+from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -26,6 +27,10 @@ from pydantic import (
 
 KIGALI = ZoneInfo("Africa/Kigali")
 PROVIDER_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+# The metadata key under which the bot tags a link it creates with its own reference: the
+# client finds a create whose outcome is unknown by it; forms and the editor keep it out of
+# what a vendor types or sees.
+CLIENT_REF_KEY: Final = "paylinks_ref"
 
 # What a provider amount may be: below 10^18 with at most 9 decimals, 27 digits in all, which
 # Decimal's 28-digit context formats and rounds without fail. Anything else (1e30, 1e-40) is
@@ -56,9 +61,21 @@ def _exact_decimal(value: Any) -> Any:
 
 def _provider_amount(value: Any) -> Any:
     """An amount the provider sent: exact, finite, below 10^18, at most 9 decimals."""
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        # The sweep reads every link every interval: the same few prices, again and again.
+        return _amount_of_text(str(value))
     value = _exact_decimal(value)
     if not isinstance(value, Decimal):
         return value  # pydantic refuses it
+    return _checked_amount(value)
+
+
+@lru_cache(maxsize=4096)
+def _amount_of_text(text: str) -> Decimal:
+    return _checked_amount(_exact_decimal(text))
+
+
+def _checked_amount(value: Decimal) -> Decimal:
     # Decimal's own arithmetic (abs, compare) may overflow on 1e999999999: look at the digits.
     if not value.is_finite():
         raise ValueError("not a finite amount")
@@ -82,9 +99,11 @@ def _provider_time(value: Any) -> Any:
     if isinstance(value, str):
         text = value.strip()
         try:
-            parsed = datetime.strptime(text, PROVIDER_TIME_FORMAT)  # noqa: DTZ007
-        except ValueError:
+            # ``YYYY-MM-DD HH:MM:SS`` is ISO 8601 with a space: fromisoformat reads it in C,
+            # ten times faster than strptime (the sweep reads every link every interval).
             parsed = datetime.fromisoformat(text)
+        except ValueError:
+            parsed = datetime.strptime(text, PROVIDER_TIME_FORMAT)  # noqa: DTZ007
         if parsed.year not in PROVIDER_YEARS:
             raise ValueError("time out of range")
         if parsed.tzinfo is None:
@@ -260,7 +279,9 @@ class LinkPage(_Tolerant):
     pagination: Pagination = Field(default_factory=Pagination)
 
 
-class _RawLinkPage(_Tolerant):
+class RawLinkPage(_Tolerant):
+    """A list page whose links are not read yet (each is read on its own)."""
+
     links: list[Any] = Field(default_factory=list)
     pagination: Pagination = Field(default_factory=Pagination)
 
@@ -276,7 +297,7 @@ def parse_link_page(data: dict[str, Any]) -> tuple[LinkPage, list[Any]]:
 
     Raises ``ValidationError`` when the page itself (its list, its pagination) is unreadable.
     """
-    raw = _RawLinkPage.model_validate(data)
+    raw = RawLinkPage.model_validate(data)
     links: list[Link] = []
     unreadable: list[Any] = []
     for item in raw.links:

@@ -776,11 +776,18 @@ async def test_find_by_client_ref_sees_beyond_the_first_page(
 
 # ----------------------------------------------------------------- pacing
 
+# A rate set explicitly is a ceiling too; with no burst, that is a strict spacing.
+STRICT_10_PER_SECOND: dict[str, Any] = {
+    "requests_per_second_per_key": 10.0,
+    "max_requests_per_second_per_key": 10.0,
+    "burst_per_key": 1,
+}
+
 
 async def test_one_key_is_paced_and_two_keys_are_not_paced_together(
     make_client: MakeClient, dgs: FakeDGS
 ) -> None:
-    client = make_client(requests_per_second_per_key=10.0)
+    client = make_client(**STRICT_10_PER_SECOND)
     for _ in range(30):
         await client.list_links(KEY)
         await client.list_links(OTHER_KEY)
@@ -795,7 +802,7 @@ async def test_one_key_is_paced_and_two_keys_are_not_paced_together(
 async def test_concurrent_requests_of_one_key_are_spaced(
     make_client: MakeClient, dgs: FakeDGS, fake_time: FakeTime
 ) -> None:
-    client = make_client(requests_per_second_per_key=10.0)
+    client = make_client(**STRICT_10_PER_SECOND)
     await asyncio.gather(*(client.list_links(KEY) for _ in range(30)))
     one_key = fake_time.now
     assert one_key >= 2.0
