@@ -20,6 +20,7 @@ from typing import Any
 
 from telegram.ext import Application, CallbackContext, JobQueue
 
+from bot.dgs.pacing import mark_background
 from bot.notify.drives import DriveRefresher
 from bot.notify.poller import Poller, PollerConfig
 from bot.notify.sender import Sender, SenderConfig
@@ -115,6 +116,7 @@ class Notifier:
             return
 
         async def listing(context: AnyContext) -> None:
+            mark_background()  # polls and lists go after the calls people wait for
             await self.poller.watch_key(api_key, self.running)
 
         self.job_queue.run_once(listing, when=0, name="notify:watch-key")
@@ -130,6 +132,7 @@ class Notifier:
             self.job_queue.run_once(self._send_job, when=0, name="notify:send-now")
 
     async def _poll_job(self, context: AnyContext) -> None:
+        mark_background()  # polls and lists go after the calls people wait for
         await self.poller.pump(self.running)
 
     async def _send_job(self, context: AnyContext) -> None:
@@ -139,6 +142,7 @@ class Notifier:
         await self.drives.refresh()
 
     async def _relist_job(self, context: AnyContext) -> None:
+        mark_background()  # polls and lists go after the calls people wait for
         await self.poller.relist(self.running)
 
     async def _prune_job(self, context: AnyContext) -> None:

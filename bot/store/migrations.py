@@ -156,4 +156,19 @@ CREATE TABLE drives (
 CREATE INDEX drives_by_group ON drives (group_chat_id);
 """
 
-MIGRATIONS: tuple[Migration, ...] = (V1_CORE, V2_TELEGRAM, V3_DRIVES)
+# 4: each link's use_count (successful payments) as last seen, so the sweep compares the
+# provider's list with a column, not with the snapshot's JSON; and the links adopted from the
+# list without a details call, with the use_count they had then: their first details poll
+# tells only what came after (bot/notify/recording.py).
+V4_BASELINES = """
+ALTER TABLE links ADD COLUMN use_count INTEGER;
+UPDATE links SET use_count = json_extract(snapshot, '$.link.use_count')
+    WHERE snapshot IS NOT NULL;
+CREATE TABLE baselines (
+    link_id TEXT PRIMARY KEY REFERENCES links (link_id) ON DELETE CASCADE,
+    use_count INTEGER NOT NULL,
+    adopted_at REAL NOT NULL
+) STRICT;
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (V1_CORE, V2_TELEGRAM, V3_DRIVES, V4_BASELINES)

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.devtools.sandbox import Sandbox
 from bot.dgs.client import DGSClient
-from bot.dgs.models import AmountType, Link, LinkCreate
+from bot.dgs.models import KIGALI, AmountType, Link, LinkCreate
 from bot.notify import notifier_of
-from bot.sandbox import Sandbox
 from tests.conftest import World, make_settings, start_world
 from tests.fakes.telegram import FakeTelegram, FakeUser, ServerError
 
@@ -254,3 +255,38 @@ async def test_a_clock_set_back_an_hour_does_not_pause_alert_retries(world: Worl
         alice.id, lambda m: "Retry link" in m.content, timeout=6
     )
     assert message.content.startswith(f"💰 Payment received: {rwf(900)} for Retry link")
+
+
+# --- issue 15: links found from the list alone; quiet links are not polled blindly --------
+
+
+async def test_old_links_are_adopted_from_the_list_alone_and_only_new_payments_told(
+    world: World,
+) -> None:
+    alice = world.user(1208, "Alice")
+    key = world.services.accounts.sandbox_key(alice.id)
+    two_days_ago = (datetime.now(KIGALI) - timedelta(days=2)).strftime("%Y-%m-%d %H:%M:%S")
+    ids = world.sandbox.store.seed_links(key, 250, created_at=two_days_ago, title="Old stall")
+    await world.sandbox.add_charge(key, ids[7], 500, payer_name="History")
+    await world.sandbox.clear_requests()
+    await world.say(alice, "/start")
+    await connected_key(world, alice)
+
+    async def all_watched() -> bool:
+        rows = await world.services.db.fetchall(
+            "SELECT COUNT(*) AS n FROM links WHERE owner_user_id = ?", (alice.id,)
+        )
+        return rows[0]["n"] == 250
+
+    await until(all_watched, 5, "the 250 old links watched")
+    details = [
+        e for e in await world.sandbox.requests() if e["path"].rstrip("/").split("/")[-1] in ids
+    ]
+    assert details == []  # found from the lists: 3 pages a sweep, not 250 details calls
+
+    await world.sandbox.add_charge(key, ids[7], 700, payer_name="Aline")
+    message = await world.tg.wait_for_message(alice.id, lambda m: "Payment received" in m.content)
+    assert message.content.startswith(f"💰 Payment received: {rwf(700)} for Old stall")
+    await asyncio.sleep(0.5)
+    told = [m.content for m in world.tg.sent_to(alice) if "Payment received" in m.content]
+    assert len(told) == 1 and "History" not in told[0]

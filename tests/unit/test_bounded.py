@@ -23,7 +23,7 @@ from bot import bounded
 from bot.bounded import LRUDict, LRUSet
 from bot.config import load_settings
 from bot.groups import GroupDirectory
-from bot.notify import poller as poller_module
+from bot.notify import keys as keys_module
 from bot.notify.poller import Poller, PollerConfig
 from bot.services import Services, open_services
 from bot.store import Database, KeyVault, Repo
@@ -159,14 +159,15 @@ async def services(tmp_path: Path) -> AsyncIterator[Services]:
 async def test_the_pollers_keys_are_bounded(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(poller_module, "KEY_CACHE_SIZE", 50)
+    monkeypatch.setattr(keys_module, "KEY_CACHE_SIZE", 50)
     poller = Poller(services, PollerConfig(interval=60.0))
+    health = poller.keys
     keys = [f"sk_test_{user_id:032d}" for user_id in range(1, 501)]
     prints = []
     for user_id, key in enumerate(keys, start=1):
         prints.append((await services.repo.save_credential(user_id, key)).key_fingerprint)
     for fingerprint, key in zip(prints, keys, strict=True):
-        assert await poller._key_for(fingerprint) == key
-    assert len(poller._keys) == 50
-    assert await poller._key_for(prints[-1]) == keys[-1]
-    assert await poller._key_for(prints[0]) == keys[0]  # read again
+        assert await health.key_for(fingerprint) == key
+    assert len(health._keys) == 50
+    assert await health.key_for(prints[-1]) == keys[-1]
+    assert await health.key_for(prints[0]) == keys[0]  # read again
