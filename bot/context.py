@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 
 class BotData:
-    """``bot_data``: live services, set in ``post_init``; never persisted."""
+    """``bot_data``: live services, set by ``bot/app.py:run_bot`` before the Application
+    initializes (see docs/ARCHITECTURE.md for why not ``post_init``); never persisted."""
 
     def __init__(self) -> None:
         self.services: Services | None = None
@@ -43,7 +44,7 @@ class BotContext(CallbackContext[ExtBot[None], UserData, ChatData, BotData]):
     def services(self) -> Services:
         services = self.bot_data.services
         if services is None:
-            raise RuntimeError("services are opened in post_init; no update runs before it")
+            raise RuntimeError("services are opened before the Application; none are open")
         return services
 
     @property
