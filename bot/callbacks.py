@@ -56,6 +56,10 @@ NEW_LINK = _prefix("start:new", "open the create form")
 MY_LINKS = _prefix("start:links", "the link list")
 HELP = _prefix("start:help", "the help text")
 
+# The fallback's offer (handlers/fallback.py): ot:<offer id>, "Payer chooses" on
+# "Make a link for RWF 5,000?".
+OFFER = _prefix("ot:", "make the offered link, the payer choosing the amount")
+
 # Settings and keys.
 LANGUAGE = _prefix("lang:", "choose a language")
 NOTIFY = _prefix("notify:", "choose which alerts to get")

@@ -106,10 +106,12 @@ def render_collected_chart(
     title: str,
     subtitle: str,
     start: datetime | None = None,
+    now: datetime | None = None,
     size: tuple[int, int] = (WIDTH, HEIGHT),
 ) -> bytes:
     """A PNG of the running total ``points`` (from ``cumulative``); ``start`` (the link's
-    creation, say) begins the time axis at zero before the first payment."""
+    creation, say) begins the time axis at zero before the first payment; the axis ends at
+    ``now`` (the total stays flat since the last payment), never later."""
     if not points:
         raise ValueError("nothing to draw: no successful payment")
     width, height = size
@@ -136,7 +138,11 @@ def render_collected_chart(
 
     first, last = points[0][0], points[-1][0]
     begin = min(start, first) if start is not None else first
-    if last - begin < _MIN_SPAN:
+    if now is not None:
+        last = max(last, now)
+        if last - begin < _MIN_SPAN:  # widened into the past only: the future has no data
+            begin = last - _MIN_SPAN
+    elif last - begin < _MIN_SPAN:
         begin, last = begin - _MIN_SPAN / 2, last + _MIN_SPAN / 2
     frame = _Frame(
         left=PAD + label_width + 18,
@@ -199,6 +205,7 @@ async def render_collected_chart_async(
     title: str,
     subtitle: str,
     start: datetime | None = None,
+    now: datetime | None = None,
     size: tuple[int, int] = (WIDTH, HEIGHT),
 ) -> bytes:
     """``render_collected_chart`` in a worker thread, off the event loop."""
@@ -210,5 +217,6 @@ async def render_collected_chart_async(
         title=title,
         subtitle=subtitle,
         start=start,
+        now=now,
         size=size,
     )

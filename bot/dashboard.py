@@ -24,12 +24,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
-from babel.dates import format_datetime
+from babel.dates import format_skeleton
 
-from bot.cards import amount_line, expiry_line, methods_line, uses_line
+from bot.cards import amount_line
+from bot.dates import format_when
 from bot.dgs.client import DGSClient
 from bot.dgs.errors import DGSError
 from bot.dgs.models import KIGALI, Charge, ChargeStatus, Link, LinkDetails, LinkStatus
+from bot.fields import card_fields
 from bot.i18n import Translator, escape
 from bot.linkservice import LinkService, out_of_step
 from bot.money import babel_locale, format_amount
@@ -46,6 +48,7 @@ LIST_CACHE_SIZE = 1024
 CARD_TITLE_MAX = 200
 PAYER_NAME_MAX = 40
 BUTTON_TITLE_MAX = 28
+ROW_LABEL_MAX = 30  # a one-button row on a phone
 
 _EPOCH = datetime.min.replace(tzinfo=KIGALI)
 _KNOWN_LINK_STATUSES = frozenset(status.value for status in LinkStatus)
@@ -117,6 +120,11 @@ class LinkLister:
         listed = {link.id for link in cached.links}
         return all(stored.link_id in listed for stored in await self._repo.links_of_user(user_id))
 
+    async def collected(self, user_id: int, links: Sequence[Link]) -> dict[str, Decimal]:
+        """What each link has collected, by id, for the links whose stored snapshot is in
+        step with the list (the others' totals would need a get call each: left out)."""
+        return await _collected_of(self._repo, user_id, links)
+
     def forget(self, api_key: str) -> None:
         """The key's links changed (edit, archive): the next read goes to the provider."""
         self._cache.pop(self._repo.key_fingerprint(api_key), None)
@@ -184,6 +192,16 @@ class StoppingError(Exception):
     """The bot is stopping: an export gives up rather than hold the stop for minutes."""
 
 
+async def _collected_of(repo: Repo, user_id: int, links: Sequence[Link]) -> dict[str, Decimal]:
+    stored = {row.link_id: row for row in await repo.links_of_user(user_id)}
+    found: dict[str, Decimal] = {}
+    for link in links:
+        details = fresh_snapshot(stored.get(link.id), link)
+        if details is not None:
+            found[link.id] = details.stats.total_collected
+    return found
+
+
 def fresh_snapshot(stored: StoredLink | None, link: Link) -> LinkDetails | None:
     """The stored details of ``link`` if they can stand for a get call now."""
     if stored is None or stored.snapshot is None:
@@ -206,10 +224,34 @@ def status_label(status: str, tr: Translator) -> str:
     return status
 
 
-def list_label(link: Link, tr: Translator) -> str:
-    """A link's button on the list: ``title · amount · status`` (plain text)."""
-    title = shorten_plain(" ".join(link.title.split()) or "—", BUTTON_TITLE_MAX)
-    return f"{title} · {amount_line(link, tr)} · {status_label(link.status, tr)}"
+TITLE_ROOM_MIN = 8  # a list row keeps at least this much of its title
+
+
+def list_label(
+    link: Link, tr: Translator, *, collected: Decimal | None = None, twin: bool = False
+) -> str:
+    """A link's button on the list: ``Juice · 3 paid · RWF 15,000`` (plain text), the status
+    when not active, the creation day when another link has the same title (``twin``); the
+    title is cut so the whole label fits a phone's row (``ROW_LABEL_MAX``)."""
+    if link.use_count and collected is not None:
+        money = format_amount(collected, link.currency, tr.language)
+        paid = tr.plural("dash-row-paid-money", link.use_count, amount=money)
+    elif link.use_count:
+        paid = tr.plural("dash-row-paid", link.use_count)
+    else:
+        # Nothing paid yet: what it asks for, cut when its words are long (Kinyarwanda's
+        # "any amount"), so that the title keeps its room and the row fits a phone.
+        paid = shorten_plain(amount_line(link, tr), ROW_LABEL_MAX - TITLE_ROOM_MIN - 3)
+    rest = [paid]
+    if link.status != LinkStatus.ACTIVE:
+        rest.append(status_label(link.status, tr))
+    title = " ".join(link.title.split()) or "—"
+    if twin and link.created_at is not None:
+        day = format_skeleton("dMMM", link.created_at, locale=babel_locale(tr.language))
+        title = f"{title} {day}"
+    tail = " · " + " · ".join(rest)
+    room = max(ROW_LABEL_MAX - len(tail), TITLE_ROOM_MIN)
+    return shorten_plain(title, min(room, BUTTON_TITLE_MAX)) + tail
 
 
 def charge_status_label(status: str, tr: Translator) -> str:
@@ -220,11 +262,8 @@ def charge_status_label(status: str, tr: Translator) -> str:
 
 
 def short_when(moment: datetime, language: str) -> str:
-    """``29/11/2026 11:29`` in the language's short pattern, Kigali time."""
-    text: str = format_datetime(
-        moment.astimezone(KIGALI), format="short", locale=babel_locale(language)
-    )
-    return text
+    """``29 Nov 2026, 11:29``: the one date form (``bot.dates``), never ``11/29/26``."""
+    return format_when(moment, language)
 
 
 def charge_line(charge: Charge, tr: Translator) -> str:
@@ -254,17 +293,20 @@ def card_text(
     if notice:
         lines += [notice, ""]
     lines.append(f"<b>{escape(shorten_plain(link.title or '—', CARD_TITLE_MAX))}</b>")
-    lines.append(escape(amount_line(link, tr)))
-    lines.append(tr("card-status", status=status_label(link.status, tr)))
-    lines.append(uses_line(link, tr))
-    expiry = expiry_line(link, tr, now)
-    if expiry:
-        lines.append(expiry)
-    lines.append(tr("accepts", methods=methods_line(link.payment_types, tr)))
+    archived = link.status == LinkStatus.ARCHIVED
+    for spec in card_fields():  # each field's line, from the registry (bot/fields.py)
+        line = spec.card(link, tr, now) if spec.card is not None else None
+        if line:
+            lines.append(line)
+        if spec.name == "amount" and not archived:
+            # The status reads right under the amount. An archived card says "archived"
+            # once: in the notice, else in its note.
+            lines.append(tr("card-status", status=status_label(link.status, tr)))
     if link.url:
         lines.append(escape(link.url))
-    if link.status == LinkStatus.ARCHIVED:
-        lines.append(tr("card-archived-note"))
+    if archived:
+        if not notice:
+            lines.append(tr("card-archived-note"))
     elif muted:
         lines.append(tr("card-muted-note"))
     currency = stats.currency or link.currency

@@ -5,21 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from babel.dates import (
-    format_date,
-    format_datetime,
-    format_time,
-    format_timedelta,
-    get_datetime_format,
-)
+from babel.dates import format_datetime, format_timedelta
 
 from bot.dgs.models import KIGALI
 from bot.money import babel_locale
 
-# CLDR's Kinyarwanda data is a bare minimum: its date pattern is the root one ("2026 Uku. 1
-# 10:00:00") and it has no words for "in 2 days" (Babel writes "+2 d"). Here is what it
-# lacks, written the way Rwandans write it; the other languages use CLDR as it is.
+# One day-month-name pattern for every language: "12/3/26" reads as 12 March in Rwanda, and
+# Rwanda uses the 24-hour clock. CLDR's Kinyarwanda has no usable short month names ("Uku."),
+# so it writes the month in full.
+_DATETIME_PATTERN = "d MMM y, HH:mm"
 _DATETIME_PATTERNS: Mapping[str, str] = {"rw": "d MMMM y, HH:mm"}
+# CLDR's Kinyarwanda has no words for "in 2 days" either (Babel writes "+2 d"): here is what it
+# lacks, written the way Rwandans write it; the other languages use CLDR as it is.
 # unit → (future, one), (future, more), (past, one), (past, more)
 _RELATIVE_WORDS: Mapping[str, Mapping[str, tuple[str, str, str, str]]] = {
     "rw": {
@@ -56,19 +53,11 @@ _THRESHOLD = 1.1
 
 
 def format_when(moment: datetime, language: str) -> str:
-    """``Dec 31, 2026, 6:00 PM`` in the language's own pattern, in Kigali time, to the minute.
-
-    CLDR's "medium" date-time carries seconds, which no expiry needs: its date goes with the
-    short time, joined the way the language joins them (what Babel does for one width)."""
+    """``3 Dec 2026, 19:38`` (day, month name, year, 24-hour time) in Kigali time, every date
+    the bot shows: cards, the editor, the list's payments, alerts."""
     local = moment.astimezone(KIGALI)
-    locale = babel_locale(language)
-    pattern = _DATETIME_PATTERNS.get(language)
-    if pattern is not None:
-        return str(format_datetime(local, format=pattern, locale=locale))
-    joined = str(get_datetime_format("medium", locale=locale)).replace("'", "")
-    return joined.replace("{0}", format_time(local, "short", locale=locale)).replace(
-        "{1}", format_date(local, "medium", locale=locale)
-    )
+    pattern = _DATETIME_PATTERNS.get(language, _DATETIME_PATTERN)
+    return str(format_datetime(local, format=pattern, locale=babel_locale(language)))
 
 
 def format_relative(moment: datetime, now: datetime, language: str) -> str:

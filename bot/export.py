@@ -1,7 +1,8 @@
 """CSV exports: the user's links with their stats, and one link's charges.
 
-Columns are named in English whatever the chat's language, so a spreadsheet or a script reads
-every export the same way. Amounts are plain decimals in the currency's digits (``50000``,
+The header row is in the vendor's language (the caller passes it, one name per column, in the
+order of ``LINK_COLUMNS`` / ``CHARGE_COLUMNS``; the column names themselves when none is
+given). Amounts are plain decimals in the currency's digits (``50000``,
 ``25.50``), times ISO 8601 with their offset (``2026-04-03T10:00:00+02:00``, Kigali time).
 Text that a spreadsheet would run as a formula (``=…``, ``+…``, ``-…``, ``@…``) is prefixed
 with ``'``: payer names are typed by strangers.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -74,16 +75,20 @@ def safe_text(value: str | None) -> str:
     return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
-def _write(columns: tuple[str, ...], rows: Iterable[list[str]]) -> bytes:
+def _write(
+    columns: tuple[str, ...], headers: Sequence[str] | None, rows: Iterable[list[str]]
+) -> bytes:
+    if headers is not None and len(headers) != len(columns):
+        raise ValueError(f"{len(headers)} headers for {len(columns)} columns")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(columns)
+    writer.writerow(columns if headers is None else [safe_text(h) for h in headers])
     writer.writerows(rows)
     return buffer.getvalue().encode("utf-8")
 
 
-def links_csv(links: Iterable[LinkDetails]) -> bytes:
-    """One row per link: its fields and the provider's stats."""
+def links_csv(links: Iterable[LinkDetails], headers: Sequence[str] | None = None) -> bytes:
+    """One row per link: its fields and the provider's totals (not each payment)."""
     rows = []
     for details in links:
         link, stats = details.link, details.stats
@@ -111,10 +116,10 @@ def links_csv(links: Iterable[LinkDetails]) -> bytes:
                 plain_amount(stats.total_collected, stats.currency or currency),
             ]
         )
-    return _write(LINK_COLUMNS, rows)
+    return _write(LINK_COLUMNS, headers, rows)
 
 
-def charges_csv(charges: Iterable[Charge]) -> bytes:
+def charges_csv(charges: Iterable[Charge], headers: Sequence[str] | None = None) -> bytes:
     """One row per charge, in the order given."""
     rows = [
         [
@@ -129,4 +134,4 @@ def charges_csv(charges: Iterable[Charge]) -> bytes:
         ]
         for charge in charges
     ]
-    return _write(CHARGE_COLUMNS, rows)
+    return _write(CHARGE_COLUMNS, headers, rows)

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from bot import money
-from bot.cards import methods_line
+from bot.cards import amount_line, expiry_line, methods_line, uses_line
 from bot.cleaners import (
     CLIENT_REF_KEY,
     DEFAULT_COLLECT,
@@ -40,8 +40,9 @@ from bot.cleaners import (
     parse_metadata,
 )
 from bot.dates import format_when
-from bot.dgs.models import ALL_PAYMENT_TYPES, KIGALI, AmountType
-from bot.i18n import Translator
+from bot.dgs.models import ALL_PAYMENT_TYPES, KIGALI, AmountType, Link, PaymentType
+from bot.drive import GOAL_KEY, SUGGESTED_KEY
+from bot.i18n import Translator, escape
 
 if TYPE_CHECKING:
     from bot.links import LinkDraft
@@ -59,6 +60,8 @@ class Typed:
 Parser = Callable[[str, Typed], Any]
 Shower = Callable[[Any, str, Translator], str]
 Patcher = Callable[["LinkDraft", "datetime | None", str], dict[str, Any]]
+Copier = Callable[["Link", str], Any]  # (the link, the client reference key) -> draft value
+CardLine = Callable[["Link", Translator, "datetime | None"], "str | None"]  # HTML, or nothing
 FormInput = Literal["buttons", "text", "toggle"]
 
 
@@ -91,6 +94,9 @@ class FieldSpec:
     patch: Patcher | None = None  # the PATCH body that changes it to the draft's value
     default: Any = None  # the provider's value when it is not sent
     required: bool = False  # the provider refuses a link without it
+    copy: Copier | None = None  # the draft's value in a copy of a link (else the link's own)
+    card: CardLine | None = None  # its line on the link card (HTML)
+    card_order: int = 0  # where that line goes among the card's field lines
 
     @property
     def attr(self) -> str:
@@ -105,6 +111,18 @@ class FieldSpec:
         """The editor's question for a typed value."""
         return f"edit-ask-{self.name.replace('_', '-')}"
 
+    def is_set(self, value: Any) -> bool:
+        """Whether the vendor gave it a value (the summary shows a line for it)."""
+        if self.name == "metadata":
+            return bool(own_metadata(value))
+        return value not in (None, "", {})
+
+    def copied(self, link: Link, client_ref_key: str) -> Any:
+        """This field's answer in a draft made from ``link`` (Duplicate, Edit)."""
+        if self.copy is not None:
+            return self.copy(link, client_ref_key)
+        return getattr(link, self.name)
+
     def words(self, value: Any, currency: str, tr: Translator, *, brief: bool = False) -> str:
         """The value in words, or the field's word for nothing."""
         if value is None or value in ("", {}):
@@ -113,7 +131,59 @@ class FieldSpec:
         return shower(value, currency, tr)
 
 
-# --- parsers, formatters and PATCH bodies shared by several fields -------------------------
+# --- parsers, formatters, PATCH bodies and copies shared by several fields ----------------
+
+
+def _card_amount(link: Link, tr: Translator, now: datetime | None) -> str:
+    return escape(amount_line(link, tr))  # the range of a flexible link too
+
+
+def _card_uses(link: Link, tr: Translator, now: datetime | None) -> str:
+    return uses_line(link, tr)
+
+
+def _card_methods(link: Link, tr: Translator, now: datetime | None) -> str:
+    return tr("accepts", methods=methods_line(link.payment_types, tr))
+
+
+def _kind_of(link: Link, ref_key: str) -> AmountType:
+    try:
+        return AmountType(link.amount_type)
+    except ValueError:
+        return AmountType.FIXED if link.amount is not None else AmountType.FLEXIBLE
+
+
+def _copy_amount(name: str) -> Copier:
+    """A fixed link copies its amount, a flexible one its limits; never both."""
+    fixed_field = name == "amount"
+
+    def copy(link: Link, ref_key: str) -> Any:
+        fixed = _kind_of(link, ref_key) is AmountType.FIXED
+        return getattr(link, name) if fixed == fixed_field else None
+
+    return copy
+
+
+def _copy_methods(link: Link, ref_key: str) -> list[PaymentType]:
+    known = [PaymentType(value) for value in link.payment_types if value in _METHOD_VALUES]
+    return known or list(ALL_PAYMENT_TYPES)
+
+
+def _copy_toggle(name: str) -> Copier:
+    def copy(link: Link, ref_key: str) -> bool:
+        value = getattr(link, name)
+        return DEFAULT_COLLECT[name] if value is None else bool(value)
+
+    return copy
+
+
+def _copy_metadata(link: Link, ref_key: str) -> dict[str, Any] | None:
+    """The vendor's own entries: the bot's retry reference is the original's, not the copy's."""
+    own = {key: value for key, value in (link.metadata or {}).items() if key != ref_key}
+    return own or None
+
+
+_METHOD_VALUES: Final = frozenset(kind.value for kind in PaymentType)
 
 
 def _amount(name: str) -> Parser:
@@ -147,12 +217,19 @@ def _on_off(value: Any, currency: str, tr: Translator) -> str:
 
 
 def _metadata_json(value: Any, currency: str, tr: Translator) -> str:
-    shown = {k: v for k, v in value.items() if k != CLIENT_REF_KEY}
+    shown = own_metadata(value)
     return json.dumps(shown, ensure_ascii=False) if shown else tr("value-none")
 
 
+def own_metadata(value: Any) -> dict[str, Any]:
+    """The vendor's own reference lines: not the bot's (the retry reference, a drive's goal
+    and suggested amounts, which the summary shows in their own words)."""
+    ours = (CLIENT_REF_KEY, GOAL_KEY, SUGGESTED_KEY)
+    return {k: v for k, v in (value or {}).items() if k not in ours}
+
+
 def _metadata_count(value: Any, currency: str, tr: Translator) -> str:
-    return tr.plural("value-keys", len(value))
+    return tr.plural("value-keys", len(own_metadata(value)))
 
 
 def _patch_title(draft: LinkDraft, now: datetime | None, ref_key: str) -> dict[str, Any]:
@@ -228,6 +305,9 @@ def _amount_spec(name: str, label: str, step: str, menu: int) -> FieldSpec:
         step=step,
         menu=menu,
         patch=_patch_amounts,
+        copy=_copy_amount(name),
+        card=_card_amount if name == "amount" else None,
+        card_order=1,
     )
 
 
@@ -243,13 +323,21 @@ def _toggle_spec(name: str, word: str) -> FieldSpec:
         menu=11,  # the three together, in this order
         patch=_patch_as_is(name),
         default=DEFAULT_COLLECT[name],
+        copy=_copy_toggle(name),
     )
 
 
 # --- the registry, in the create form's order ----------------------------------------------
 
 _SPECS: Final = (
-    FieldSpec("amount_type", draft="kind", step="form:kind", form_input="buttons", required=True),
+    FieldSpec(
+        "amount_type",
+        draft="kind",
+        step="form:kind",
+        form_input="buttons",
+        required=True,
+        copy=_kind_of,
+    ),
     FieldSpec(
         "title",
         label="edit-field-title",
@@ -262,6 +350,7 @@ _SPECS: Final = (
         menu=1,
         patch=_patch_title,
         required=True,
+        copy=lambda link, ref_key: link.title or None,
     ),
     FieldSpec(
         "currency",
@@ -270,6 +359,7 @@ _SPECS: Final = (
         form_input="buttons",
         patch=_patch_currency,
         required=True,
+        copy=lambda link, ref_key: link.currency or None,
     ),
     _amount_spec("amount", "edit-field-amount", "form:amount", 3),
     _amount_spec("min_amount", "edit-field-min", "form:min", 4),
@@ -287,6 +377,9 @@ _SPECS: Final = (
         option_label="opt-methods",
         menu=6,
         patch=_patch_methods,
+        copy=_copy_methods,
+        card=_card_methods,
+        card_order=4,
     ),
     FieldSpec(
         "max_uses",
@@ -302,6 +395,8 @@ _SPECS: Final = (
         option_label="opt-max-uses",
         menu=7,
         patch=_patch_nullable("max_uses", _check_max_uses),
+        card=_card_uses,
+        card_order=2,
     ),
     FieldSpec(
         "expires_at",
@@ -318,6 +413,8 @@ _SPECS: Final = (
         option_label="opt-expiry",
         menu=8,
         patch=_patch_nullable("expires_at", _check_expiry),
+        card=expiry_line,
+        card_order=3,
     ),
     FieldSpec(
         "description",
@@ -349,6 +446,7 @@ _SPECS: Final = (
         option_empty="value-automatic",
         menu=12,
         patch=_patch_slug,
+        copy=lambda link, ref_key: None,  # a copy gets its own address (Edit keeps it)
     ),
     FieldSpec(
         "redirect_url",
@@ -399,6 +497,7 @@ _SPECS: Final = (
         option_label="opt-metadata",
         menu=13,
         patch=_patch_metadata,
+        copy=_copy_metadata,
     ),
 )
 
@@ -418,6 +517,11 @@ def refusal_label(name: str, tr: Translator) -> str:
     spec = FIELDS.get(name)
     key = spec.refusal_label if spec is not None else None
     return tr(key) if key is not None else name
+
+
+def card_fields() -> list[FieldSpec]:
+    """The fields with a line on the link card, in the card's order."""
+    return sorted((spec for spec in _SPECS if spec.card is not None), key=lambda s: s.card_order)
 
 
 def editor_fields() -> list[FieldSpec]:

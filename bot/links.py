@@ -36,7 +36,7 @@ from bot.dgs.models import (
     LinkUpdate,
     PaymentType,
 )
-from bot.fields import patch_for
+from bot.fields import FIELDS, patch_for
 
 # --- the draft -----------------------------------------------------------------------------
 
@@ -155,38 +155,8 @@ class LinkDraft(BaseModel):
 
     @classmethod
     def _copy_of(cls, link: Link, client_ref_key: str) -> LinkDraft:
-        try:
-            kind = AmountType(link.amount_type)
-        except ValueError:
-            kind = AmountType.FIXED if link.amount is not None else AmountType.FLEXIBLE
-        known = [value for value in link.payment_types if value in _PAYMENT_TYPE_VALUES]
-        metadata = {k: v for k, v in (link.metadata or {}).items() if k != client_ref_key}
-        fixed = kind is AmountType.FIXED
-        return cls(
-            kind=kind,
-            title=link.title or None,
-            currency=link.currency or None,
-            amount=link.amount if fixed else None,
-            min_amount=None if fixed else link.min_amount,
-            max_amount=None if fixed else link.max_amount,
-            payment_types=[PaymentType(value) for value in known] or _all_payment_types(),
-            max_uses=link.max_uses,
-            expires_at=link.expires_at,
-            description=link.description,
-            redirect_url=link.redirect_url,
-            logo_url=link.logo_url,
-            collect_phone=_or_default(link.collect_phone, "collect_phone"),
-            collect_name=_or_default(link.collect_name, "collect_name"),
-            collect_address=_or_default(link.collect_address, "collect_address"),
-            metadata=metadata or None,
-        )
-
-
-_PAYMENT_TYPE_VALUES = frozenset(kind.value for kind in PaymentType)
-
-
-def _or_default(value: bool | None, field: str) -> bool:
-    return DEFAULT_COLLECT[field] if value is None else value
+        """Every field's answer as the registry copies it (``FieldSpec.copied``)."""
+        return cls(**{spec.attr: spec.copied(link, client_ref_key) for spec in FIELDS.values()})
 
 
 def update_for(

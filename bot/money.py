@@ -243,6 +243,18 @@ def parse_amount(text: str, currency: str, locale: str = DEFAULT_LOCALE) -> Deci
     return check_amount(value, expected)
 
 
+def reads_two_ways(text: str, currency: str) -> bool:
+    """Whether a typed amount means one thing where "," marks decimals and another where "."
+    does (``1.500`` USD: 1.5 or 1 500); then, and only then, the vendor is told the rule."""
+    readings: set[Decimal | None] = set()
+    for locale in ("en", "fr"):  # "." decimal, "," decimal
+        try:
+            readings.add(parse_amount(text, currency, locale))
+        except AmountError:
+            readings.add(None)
+    return len(readings) > 1
+
+
 def _clean_text(text: str) -> str:
     # NFKC folds full-width digits and turns NBSP / narrow NBSP into plain spaces.
     folded = unicodedata.normalize("NFKC", text)

@@ -1,4 +1,5 @@
-"""The QR card: a scannable code of a payment link, with its title and amount underneath.
+"""The QR card: a scannable code of a payment link, with its title and amount underneath,
+then "Scan to pay" and the URL printed for typing by hand (when it fits in two lines).
 
 Rendering is CPU work (QR encoding in pure Python, text drawing), so the bot calls
 ``render_qr_card_async``, which runs it in a worker thread and caches the PNG by content.
@@ -23,13 +24,14 @@ from PIL import Image, ImageDraw
 from bot.drawing import Font, font
 
 # Bump when the picture changes for the same inputs, so cached Telegram file_ids are dropped.
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 DEFAULT_SIZE_HINT = 900
 MAX_SIDE = 1000
 QUIET_ZONE = 4  # modules; the QR spec's minimum
 PREFERRED_MIN_MODULE = 8  # px: scans from a phone screen at arm's length
 MIN_MODULE = 4  # px: only for very long URLs that would not fit otherwise
 TITLE_LINES = 2
+URL_LINES = 2  # a longer URL is not one anybody would type
 CACHE_SIZE = 128
 
 # Q first (a quarter of the code may be damaged or covered); M when Q would not fit.
@@ -107,10 +109,16 @@ class _Layout:
     def margin(self) -> int:
         return max(QUIET_ZONE * self.module, 24)
 
-    def caption_height(self, title_lines: int, has_amount: bool) -> int:
+    @property
+    def small_size(self) -> int:
+        return max(16, self.width // 28)
+
+    def caption_height(self, title_lines: int, has_amount: bool, small_lines: int = 0) -> int:
         height = title_lines * _line_height(self.title_size)
         if has_amount:
             height += _line_height(self.amount_size) + self.title_size // 2
+        if small_lines:
+            height += small_lines * _line_height(self.small_size) + self.title_size // 2
         return height + self.margin if height else 0
 
 
@@ -149,7 +157,7 @@ def _layout(url: str, size_hint: int) -> _Layout:
                 amount_size=max(22, width // 17),
             )
             # Reserve the caption's worst case so the module size never depends on the title.
-            height = width + layout.caption_height(TITLE_LINES, has_amount=True)
+            height = width + layout.caption_height(TITLE_LINES, True, 1 + URL_LINES)
             if height <= (MAX_SIDE if module <= PREFERRED_MIN_MODULE else target):
                 return layout
     raise ValueError("URL too long for a QR card")
@@ -164,24 +172,60 @@ def render_count() -> int:
     return _render_counter
 
 
+def url_lines(url: str, font: Font, width: int) -> list[str]:
+    """The URL cut anywhere into lines of ``width`` (a URL has no spaces to wrap at); none
+    when it needs more than ``URL_LINES``: nobody types that, the code is for it."""
+    lines: list[str] = []
+    rest = url
+    while rest:
+        if len(lines) == URL_LINES:
+            return []
+        cut = len(rest)
+        while cut > 1 and font.getlength(rest[:cut]) > width:
+            cut -= 1
+        lines.append(rest[:cut])
+        rest = rest[cut:]
+    return lines
+
+
+def small_lines(url: str, scan_text: str, *, size_hint: int = DEFAULT_SIZE_HINT) -> list[str]:
+    """The small print under the amount: ``scan_text`` and the URL's lines (none without
+    ``scan_text``: a bare code stays a bare code)."""
+    if not scan_text:
+        return []
+    layout = _layout(url, size_hint)
+    small = font(False, layout.small_size)
+    lines = [_fit(scan_text, small, layout.width - 2 * layout.margin)]
+    return lines + url_lines(url, small, layout.width - 2 * layout.margin)
+
+
 def render_qr_card(
-    url: str, title: str, amount_line: str, *, size_hint: int = DEFAULT_SIZE_HINT
+    url: str,
+    title: str,
+    amount_line: str,
+    *,
+    size_hint: int = DEFAULT_SIZE_HINT,
+    scan_text: str = "",
 ) -> bytes:
     """PNG bytes: the QR code of ``url`` (EC level Q, or M for very long URLs; 4-module quiet
-    zone) with ``title`` (at most two lines, ellipsized) and ``amount_line`` under it.
+    zone) with ``title`` (at most two lines, ellipsized) and ``amount_line`` under it, then
+    ``scan_text`` ("Scan to pay", in the vendor's language) and the URL (``small_lines``).
 
     Deterministic for the same inputs. Raises ``ValueError`` for a URL no QR code can hold.
     """
     global _render_counter
     # One render at a time: FreeType faces are shared and not thread-safe.
     with _render_lock:
-        png = _render(url, _one_line(title), _one_line(amount_line), size_hint)
+        png = _render(
+            url, _one_line(title), _one_line(amount_line), size_hint, _one_line(scan_text)
+        )
         _render_counter += 1
     return png
 
 
-def _render(url: str, title: str, amount_line: str, size_hint: int) -> bytes:
+def _render(url: str, title: str, amount_line: str, size_hint: int, scan_text: str) -> bytes:
     layout = _layout(url, size_hint)
+    small = small_lines(url, scan_text, size_hint=size_hint)
     side = len(layout.matrix)
     modules = Image.frombytes(
         "L",
@@ -194,7 +238,7 @@ def _render(url: str, title: str, amount_line: str, size_hint: int) -> bytes:
     amount_font = font(False, layout.amount_size)
     title_lines = _wrap(title, title_font, text_width, TITLE_LINES) if title else []
     amount = _fit(amount_line, amount_font, text_width) if amount_line else ""
-    height = width + layout.caption_height(len(title_lines), has_amount=bool(amount))
+    height = width + layout.caption_height(len(title_lines), bool(amount), len(small))
 
     card = Image.new("L", (width, height), _PAPER)
     card.paste(modules.resize((width, width), Image.Resampling.NEAREST), (0, 0))
@@ -207,18 +251,30 @@ def _render(url: str, title: str, amount_line: str, size_hint: int) -> bytes:
     if amount:
         y += layout.title_size // 2
         draw.text((width / 2, y), amount, font=amount_font, fill=_CAPTION_INK, anchor="ma")
+        y += _line_height(layout.amount_size)
+    if small:
+        y += layout.title_size // 2
+        small_font = font(False, layout.small_size)
+        for line in small:
+            draw.text((width / 2, y), line, font=small_font, fill=_CAPTION_INK, anchor="ma")
+            y += _line_height(layout.small_size)
     out = io.BytesIO()
     card.save(out, format="PNG")
     return out.getvalue()
 
 
 def card_content_hash(
-    url: str, title: str, amount_line: str, *, size_hint: int = DEFAULT_SIZE_HINT
+    url: str,
+    title: str,
+    amount_line: str,
+    *,
+    size_hint: int = DEFAULT_SIZE_HINT,
+    scan_text: str = "",
 ) -> str:
     """sha256 of the card's inputs and the render version: the key of cached cards and of
     Telegram's file_id for them."""
     payload = json.dumps(
-        [RENDER_VERSION, url, title, amount_line, size_hint], ensure_ascii=False
+        [RENDER_VERSION, url, title, amount_line, size_hint, scan_text], ensure_ascii=False
     ).encode()
     return hashlib.sha256(payload).hexdigest()
 
@@ -240,11 +296,16 @@ def _remember(key: str, png: bytes) -> None:
 
 
 async def render_qr_card_async(
-    url: str, title: str, amount_line: str, *, size_hint: int = DEFAULT_SIZE_HINT
+    url: str,
+    title: str,
+    amount_line: str,
+    *,
+    size_hint: int = DEFAULT_SIZE_HINT,
+    scan_text: str = "",
 ) -> bytes:
     """``render_qr_card`` in a worker thread, cached by content: a card is rendered once,
     even when several updates ask for it at the same time."""
-    key = card_content_hash(url, title, amount_line, size_hint=size_hint)
+    key = card_content_hash(url, title, amount_line, size_hint=size_hint, scan_text=scan_text)
     cached = _cache.get(key)
     if cached is not None:
         _cache.move_to_end(key)
@@ -253,7 +314,9 @@ async def render_qr_card_async(
     pending = _in_flight.get(key)
     if pending is None or pending.get_loop() is not loop:
         pending = loop.create_task(
-            asyncio.to_thread(render_qr_card, url, title, amount_line, size_hint=size_hint)
+            asyncio.to_thread(
+                render_qr_card, url, title, amount_line, size_hint=size_hint, scan_text=scan_text
+            )
         )
         _in_flight[key] = pending
 

@@ -88,6 +88,13 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     app.add_handler(CommandHandler("progress", drive.progress, filters.ChatType.GROUPS))
     app.add_handler(CallbackQueryHandler(drive.toggle_names, pattern=f"^{callbacks.DRIVE_NAMES}"))
 
+    # Last of group 0: what no flow took (a stray text, an amount, a photo) still gets an
+    # answer; a form's answers, the editor's value and /connect's key never reach it.
+    from handlers import fallback
+
+    for handler in fallback.fallback_handlers():
+        app.add_handler(handler)
+
     # After every update: write conversation state and user data now, so a crash (kill -9)
     # right after a reply does not lose the step the user just answered.
     app.add_handler(TypeHandler(Update, gates.persist_now), group=1)

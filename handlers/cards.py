@@ -49,7 +49,8 @@ async def send_qr_card(
     links = context.services.links
     url = link.url or ""
     line = amount_line(link, tr)
-    content_hash = qr.card_content_hash(url, link.title, line)
+    scan = tr.plain("qr-scan-to-pay")
+    content_hash = qr.card_content_hash(url, link.title, line, scan_text=scan)
     caption = qr_caption(link, tr)
     keyboard = qr_card_keyboard(link, tr, demo_mode=context.services.settings.demo_mode)
     file_id = await links.qr_file_id(link.id, content_hash)
@@ -57,7 +58,7 @@ async def send_qr_card(
         return await context.bot.send_photo(
             chat_id, file_id, caption=caption, parse_mode=ParseMode.HTML, reply_markup=keyboard
         )
-    png = await qr.render_qr_card_async(url, link.title, line)
+    png = await qr.render_qr_card_async(url, link.title, line, scan_text=scan)
     message = await context.bot.send_photo(
         chat_id, png, caption=caption, parse_mode=ParseMode.HTML, reply_markup=keyboard
     )

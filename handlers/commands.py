@@ -19,6 +19,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("links", "cmd-links"),
     ("connect", "cmd-connect"),
     ("notifications", "cmd-notifications"),
+    ("export", "cmd-export"),  # the menu lists what /help lists
     ("language", "cmd-language"),
     ("help", "cmd-help"),
     ("cancel", "cmd-cancel"),

@@ -62,9 +62,19 @@ def draft_error_text(error: DraftError, currency: str, tr: Translator) -> str:
     if error.code == "amount-too-precise":
         digits = int(params.get("digits", 0))
         if digits == 0:
-            return tr("amount-too-precise-none", currency=params.get("currency", currency))
-        return tr.plural("amount-too-precise", digits, **params)
-    return tr(error.code, **params)
+            text = tr("amount-too-precise-none", currency=params.get("currency", currency))
+        else:
+            text = tr.plural("amount-too-precise", digits, **params)
+    else:
+        text = tr(error.code, **params)
+    if error.code in _SEPARATOR_TROUBLE:
+        # A refused amount is where "50.000" or "1,5" may have been read the other way.
+        text = f"{text}\n{amount_rule(tr)}"
+    return text
+
+
+# Refusals of an amount that the separators may explain.
+_SEPARATOR_TROUBLE = frozenset({"amount-not-a-number", "amount-too-precise", "amount-too-large"})
 
 
 def provider_refusal_text(
@@ -95,8 +105,17 @@ def typed_separators(language: str) -> tuple[str, str]:
 
 
 def amount_rule(tr: Translator) -> str:
-    """How the language's separators are read (``form-amount-rule``): the form and the editor."""
+    """How the language's separators are read (``form-amount-rule``): shown only after an
+    amount that reads two ways or a refused one, never on every question. A space is named
+    (``espace``), never shown as empty-looking quotes."""
     group, decimal = typed_separators(tr.language)
     return tr(
-        "form-amount-rule", language=LANGUAGE_NAMES[tr.language], group=group, decimal=decimal
+        "form-amount-rule",
+        language=LANGUAGE_NAMES[tr.language],
+        group=_sign(group, tr),
+        decimal=_sign(decimal, tr),
     )
+
+
+def _sign(sign: str, tr: Translator) -> str:
+    return tr("separator-space") if not sign.strip() else tr("separator-sign", sign=sign)

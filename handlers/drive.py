@@ -41,7 +41,9 @@ async def post_drive_card(
     caption = drive_caption(details, drive, tr)
     keyboard = drive_keyboard(details, tr, demo_mode=services.settings.demo_mode)
     try:
-        png = await qr.render_qr_card_async(link.url or "", link.title, amount_line(link, tr))
+        png = await qr.render_qr_card_async(
+            link.url or "", link.title, amount_line(link, tr), scan_text=tr.plain("qr-scan-to-pay")
+        )
         message = await context.bot.send_photo(
             drive.group_chat_id,
             png,

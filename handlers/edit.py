@@ -21,12 +21,14 @@ next text any more: that text goes to whatever else may want it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Collection, Coroutine
 from typing import Any, Final
 
 from telegram import Message, Update
 from telegram.constants import ParseMode
+from telegram.error import BadRequest
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -220,6 +222,8 @@ def make_choose_field(
                 "link_id": link.id,
                 "field": field,
                 "view": view.code,
+                # the prompt's Back and Remove go dead once the answer's card is below it
+                "prompt_id": _prompt_id(press),
             }
         prompts.open(update)
         return AWAIT_VALUE
@@ -389,7 +393,25 @@ async def receive_value(update: Update, context: BotContext) -> str | int:
     await message.reply_text(
         text, parse_mode=ParseMode.HTML, reply_markup=markup, link_preview_options=NO_PREVIEW
     )
+    await _strip_prompt(context, message.chat_id, state.get("prompt_id"))
     return ConversationHandler.END
+
+
+def _prompt_id(press: Press) -> int | None:
+    """The message the prompt was drawn in: the pressed one, when edited in place (a text
+    message in private; a group's card stays as it is, the prompt went to private)."""
+    message = press.query.message
+    if isinstance(message, Message) and message.chat.type == "private" and message.text:
+        return message.message_id
+    return None
+
+
+async def _strip_prompt(context: BotContext, chat_id: int, message_id: object) -> None:
+    """The answered prompt loses its buttons: only the card sent below it stays live."""
+    if not isinstance(message_id, int):
+        return
+    with contextlib.suppress(BadRequest):  # deleted or already bare
+        await context.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
 
 
 async def _reply(message: Message, text: str) -> None:

@@ -10,6 +10,7 @@ from typing import Any, Final
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot import callbacks
+from bot.button_labels import toggle
 from bot.cards import amount_line
 from bot.dgs.models import (
     ALL_PAYMENT_TYPES,
@@ -22,9 +23,6 @@ from bot.fields import FieldSpec, Typed, editor_fields, summary_groups
 from bot.i18n import Markup, Translator, escape
 from bot.links import LinkDraft, update_for
 from bot.telegram_text import MESSAGE_LIMIT, shorten, shorten_plain
-from handlers.common import (
-    amount_rule,
-)
 from handlers.link_card import EDIT
 from handlers.press import (
     View,
@@ -83,20 +81,23 @@ def menu_view(link: Link, view: View, tr: Translator) -> tuple[str, InlineKeyboa
     v = view.code
     other_kind = ("min_amount", "max_amount") if link.is_fixed else ("amount",)
     shown = [spec for spec in _MENU if spec.name not in other_kind]
-    buttons = [
-        InlineKeyboardButton(
+
+    def field_button(spec: FieldSpec) -> InlineKeyboardButton:
+        return InlineKeyboardButton(
             _label(spec, link, tr), callback_data=data(FIELD, link.id, spec.name, v)
         )
-        for spec in sorted(shown, key=lambda spec: spec.toggle)
-    ]
+
+    # The fields two a row; the switches after them, one a row, showing their state.
+    buttons = [field_button(spec) for spec in shown if not spec.toggle]
     rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    rows += [[field_button(spec)] for spec in shown if spec.toggle]
     rows.append([_back_to_card(link.id, v, tr)])
     return shorten("\n".join(lines), MESSAGE_LIMIT), InlineKeyboardMarkup(rows)
 
 
 def _label(spec: FieldSpec, link: Link, tr: Translator) -> str:
     if spec.toggle and spec.option_label is not None:
-        return tr(spec.option_label, value=_value(link, spec.name, tr))
+        return toggle(tr, spec.option_label, bool(_current(link, spec)))
     return tr(spec.label or spec.name)
 
 
@@ -112,8 +113,6 @@ def prompt_view(
     """The question for a typed value, with the value now and Remove / Back."""
     spec = FIELD_SPECS[field]
     asks = [tr(spec.ask, currency=link.currency, **spec.limits)]
-    if field in ("amount", "min_amount", "max_amount"):
-        asks.append(amount_rule(tr))  # "50.000" is fifty thousand in one language, 50 in another
     text = tr(
         "edit-prompt",
         field=tr(spec.label or field),

@@ -36,7 +36,7 @@ from bot.dashboard import StoppingError, collected_total
 from bot.dgs.errors import DGSError
 from bot.dgs.models import KIGALI, Charge
 from bot.dgs.pacing import mark_background
-from bot.export import charges_csv, links_csv
+from bot.export import CHARGE_COLUMNS, LINK_COLUMNS, charges_csv, links_csv
 from bot.i18n import Translator
 from bot.money import babel_locale, format_amount
 from bot.telegram_text import CAPTION_LIMIT, shorten, shorten_plain
@@ -91,6 +91,11 @@ class _Progress:
                 self._shown_at = time.monotonic()
 
 
+def csv_headers(columns: tuple[str, ...], tr: Translator) -> list[str]:
+    """A CSV's header row in the vendor's language (``csv-<column>``)."""
+    return [tr.plain(f"csv-{column}") for column in columns]
+
+
 async def _export(
     context: BotContext, tr: Translator, user_id: int, api_key: str, message: Message
 ) -> None:
@@ -121,7 +126,7 @@ async def _export(
     today = datetime.now(KIGALI).date().isoformat()
     await context.bot.send_document(
         chat_id,
-        links_csv(details),
+        links_csv(details, csv_headers(LINK_COLUMNS, tr)),
         filename=f"paylinks-links-{today}.csv",
         caption=tr.plural("export-links-caption", len(details)),
     )
@@ -259,7 +264,7 @@ async def charges_button(update: Update, context: BotContext) -> None:
     async def send(chat_id: int) -> None:
         await context.bot.send_document(
             chat_id,
-            charges_csv(charges),
+            charges_csv(charges, csv_headers(CHARGE_COLUMNS, tr)),
             filename=f"charges-{link.slug or link.id}.csv",
             caption=shorten(caption, CAPTION_LIMIT),
             parse_mode=ParseMode.HTML,
@@ -291,6 +296,7 @@ async def chart_button(update: Update, context: BotContext) -> None:
         title=link.title,
         subtitle=subtitle,
         start=link.created_at,
+        now=datetime.now(KIGALI),
     )
     caption = tr("chart-caption", title=shorten_plain(link.title, 100), total=total)
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections import Counter
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -59,7 +61,11 @@ PAGE_SIZE = 8
 
 
 def list_view(
-    links: list[Link], view: View, owner_id: int, tr: Translator
+    links: list[Link],
+    view: View,
+    owner_id: int,
+    tr: Translator,
+    collected: dict[str, Decimal] | None = None,
 ) -> tuple[str, InlineKeyboardMarkup]:
     """The text and buttons of one page of the list."""
     shown = links if view.all else [link for link in links if link.status == LinkStatus.ACTIVE]
@@ -80,8 +86,10 @@ def list_view(
             lines.append(tr("dash-page", page=page + 1, pages=pages))
         lines.append(tr("dash-hint"))
         text = "\n".join(lines)
+    titles = Counter(" ".join(link.title.split()).casefold() for link in links)
     for link in shown[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]:
-        label = list_label(link, tr)
+        twin = titles[" ".join(link.title.split()).casefold()] > 1
+        label = list_label(link, tr, collected=(collected or {}).get(link.id), twin=twin)
         rows.append(
             [
                 InlineKeyboardButton(
@@ -136,7 +144,8 @@ async def links_command(update: Update, context: BotContext) -> None:
         return
     if query is not None:
         await answer(query)
-    text, markup = list_view(links, View(), user.id, tr)
+    collected = await context.services.lister.collected(user.id, links)
+    text, markup = list_view(links, View(), user.id, tr, collected)
 
     send = html_sender(context, text, markup)
 
@@ -157,7 +166,8 @@ async def list_page(update: Update, context: BotContext) -> None:
     except DGSError as error:
         await tell_trouble(press.query, context, error)
         return
-    text, markup = list_view(links, view, press.user_id, context.tr)
+    collected = await context.services.lister.collected(press.user_id, links)
+    text, markup = list_view(links, view, press.user_id, context.tr, collected)
     await put(context, press.query, text, markup, in_place=True)
     await answer(press.query)
 

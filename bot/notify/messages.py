@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot import callbacks
+from bot.button_labels import TWO_IN_ROW, cut, width
 from bot.cards import methods_line, uses_line
 from bot.dgs.models import Link, LinkStatus
 from bot.i18n import Translator, escape
@@ -28,8 +29,6 @@ KIND_DRIVE_MILESTONE = "drive_milestone"  # 25/50/75/100 % of a drive's goal, on
 # Rows of these kinds for one chat become one message when they wait together.
 MERGEABLE_KINDS = frozenset({KIND_ALERT, KIND_GROUP_PAYMENT})
 TELEGRAM_TEXT_LIMIT = 4096
-# Button labels that name a link keep to a phone's width.
-_BUTTON_TITLE_CHARS = 24
 # A name in a group line stays short; and what a payer typed as their name may be their
 # phone number or email, which is never posted in a group.
 _GROUP_NAME_CHARS = 40
@@ -163,12 +162,21 @@ def _failures(alert: Alert, by_kind: Mapping[EventKind, list[Event]], tr: Transl
         details = _details(event, tr)
         if details:
             lines.append(escape(details))
-        return "\n".join(lines)
+        return "\n".join([*lines, *_retry_hint(failed, more_count, tr)])
     lines = [tr.plural("alert-failed-many", len(failed) + more_count, title=link.title)]
     lines.extend(_item(event, link.currency, tr) for event in failed)
     if more_count and failed:
         lines.append(tr.plural("alert-more-failed", more_count))
-    return "\n".join(lines)
+    return "\n".join([*lines, *_retry_hint(failed, more_count, tr)])
+
+
+def _retry_hint(failed: Sequence[Event], more_count: int, tr: Translator) -> list[str]:
+    """ "Payers often try again" is true of mobile money (a prompt timed out, a PIN mistyped),
+    not of a card or a bank transfer: said only when every failure told was mobile money."""
+    methods = {event.payment_type for event in failed}
+    if more_count or methods != {"mobile_money"}:
+        return []
+    return [tr("alert-failed-retry-mobile-money")]
 
 
 def _pending(alert: Alert, event: Event, tr: Translator) -> str:
@@ -189,10 +197,8 @@ def _buttons(
 ) -> tuple[tuple[Button, ...], ...]:
     link_id = alert.link.link_id
     if named:
-        title = alert.link.title
-        short = (
-            title if len(title) <= _BUTTON_TITLE_CHARS else title[: _BUTTON_TITLE_CHARS - 1] + "…"
-        )
+        # Beside Mute or above the actions: the title is cut to a half row's width.
+        short = cut(alert.link.title, TWO_IN_ROW - width("📇 "))
         card = Button(f"📇 {short}", callbacks.data(callbacks.LINK_CARD, link_id))
     else:
         card = Button(tr("alert-button-card"), callbacks.data(callbacks.LINK_CARD, link_id))

@@ -187,14 +187,19 @@ class Recorder:
             return False
         drive = await self._services.drives.get(stored.link_id, conn=conn)
         if drive is not None:
-            queued = False
             raised = details.stats.total_collected
-            for milestone in milestones_reached(raised, drive.goal, drive.milestone):
-                if await self._services.drives.announce(stored.link_id, milestone, conn=conn):
-                    payload = {"title": details.link.title, "percent": milestone}
-                    await repo.enqueue(conn, group.chat_id, KIND_DRIVE_MILESTONE, payload)
-                    queued = True
-            return queued
+            crossed = [
+                milestone
+                for milestone in milestones_reached(raised, drive.goal, drive.milestone)
+                if await self._services.drives.announce(stored.link_id, milestone, conn=conn)
+            ]
+            if not crossed:
+                return False
+            # One big gift may cross 25 % and 50 % at once: the group reads one message, the
+            # highest mark (each is still announced once, so none comes later either).
+            payload = {"title": details.link.title, "percent": max(crossed)}
+            await repo.enqueue(conn, group.chat_id, KIND_DRIVE_MILESTONE, payload)
+            return True
         payments = tuple(e for e in result.events if e.kind is EventKind.PAYMENT)
         if not payments:
             return False

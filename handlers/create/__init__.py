@@ -8,6 +8,10 @@ The state diagram is ``docs/create-form.mmd``. The main path::
     SUMMARY ─(More options)─► OPTIONS ─► METHODS | MAX_USES | EXPIRY | DESCRIPTION | SLUG
                                          | REDIRECT | LOGO | METADATA ─► OPTIONS
     SUMMARY ─(Create link)─► END (QR card) | the refused field's step | FAILED ─(Try again)─► …
+    SUMMARY ─(💱 Change)─► CURRENCY
+
+The vendor's last currency is remembered (their user row): TITLE then skips CURRENCY. /links,
+/help and /language are answered during the form and leave it at its step.
 
 The answers live in ``user_data["form"]`` (persisted): a form id, the ``LinkDraft`` as JSON,
 the stack of steps (for **Back**) and the last activity time. Buttons carry the form id, so a
@@ -65,6 +69,7 @@ from handlers.create.steps import (
     back,
     cancel_button,
     cancel_command,
+    change_currency,
     clear_option,
     closed_form_button,
     expiry_button,
@@ -92,6 +97,7 @@ from handlers.create.steps import (
 )
 from handlers.create.submit import create
 from handlers.gates import admins_only
+from handlers.start import help_command
 
 __all__ = [
     "SUGGESTED_SEPARATORS",
@@ -110,6 +116,28 @@ def _on(
 TYPED = filters.TEXT & ~filters.COMMAND
 
 
+def _aside(
+    callback: Callable[[Update, BotContext], Coroutine[Any, Any, Any]],
+) -> Callable[[Update, BotContext], Coroutine[Any, Any, None]]:
+    """A command answered during the form; returning None keeps the form at its step."""
+
+    async def run(update: Update, context: BotContext) -> None:
+        await callback(update, context)
+
+    return run
+
+
+def _asides() -> list[BaseHandler[Update, BotContext, Any]]:
+    """/links, /help and /language answer and keep the form (its next answer still counts)."""
+    from handlers import language, links
+
+    return [
+        CommandHandler("links", _aside(links.links_command)),
+        CommandHandler("help", _aside(help_command)),
+        CommandHandler("language", _aside(admins_only(language.language))),
+    ]
+
+
 def create_conversation() -> ConversationHandler[BotContext]:
     private = filters.ChatType.PRIVATE
     text: MessageHandler[BotContext, Any] = MessageHandler(private & TYPED, got_text_option)
@@ -121,7 +149,11 @@ def create_conversation() -> ConversationHandler[BotContext]:
         AMOUNT: [MessageHandler(TYPED, got_amount), _on("keep", keep)],
         MIN: [MessageHandler(TYPED, got_min), _on("skip", skip), _on("keep", keep)],
         MAX: [MessageHandler(TYPED, got_max), _on("skip", skip), _on("keep", keep)],
-        SUMMARY: [_on("create", create), _on("more", more_options)],
+        SUMMARY: [
+            _on("create", create),
+            _on("more", more_options),
+            _on("chcur", change_currency),
+        ],
         OPTIONS: [_on("opt", pick_option), _on("col", toggle_collect)],
         METHODS: [_on("pt", toggle_method)],
         MAX_USES: [_on("mu", max_uses_button), MessageHandler(TYPED, got_max_uses)],
@@ -149,6 +181,7 @@ def create_conversation() -> ConversationHandler[BotContext]:
             _on("back", back),
             _on("cancel", cancel_button),
             CommandHandler("cancel", cancel_command),
+            *_asides(),
             MessageHandler(filters.ALL, unexpected),
             CallbackQueryHandler(unexpected, pattern=f"^{callbacks.FORM}"),
         ],

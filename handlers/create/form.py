@@ -34,6 +34,7 @@ class Form:
     group_chat_id: int | None = None  # the group the link is made for (deep link)
     drive: bool = False  # a donation drive: flexible, with a goal and suggested amounts
     suggested: list[str] = field(default_factory=list)  # decimal strings
+    prompt_id: int | None = None  # the message showing the current step: its keyboard is live
 
     @property
     def step(self) -> str:
@@ -49,6 +50,7 @@ class Form:
             "group_chat_id": self.group_chat_id,
             "drive": self.drive,
             "suggested": list(self.suggested),
+            "prompt_id": self.prompt_id,
         }
 
     @classmethod
@@ -64,6 +66,7 @@ class Form:
             group_chat_id=raw.get("group_chat_id"),
             drive=bool(raw.get("drive", False)),
             suggested=[str(value) for value in raw.get("suggested", [])],
+            prompt_id=raw.get("prompt_id"),
         )
 
     @classmethod

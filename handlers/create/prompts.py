@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -11,6 +12,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
 from bot import money
+from bot.button_labels import filled, toggle
 from bot.cards import range_words
 from bot.cleaners import TITLE_MAX, DraftError, suggest_slug
 from bot.context import BotContext
@@ -18,7 +20,7 @@ from bot.dgs.models import ALL_PAYMENT_TYPES, AmountType
 from bot.fields import FIELDS, summary_groups
 from bot.i18n import Markup, Translator, escape
 from bot.links import LinkDraft
-from handlers.common import amount_rule, draft_error_text, typed_separators
+from handlers.common import draft_error_text, typed_separators
 from handlers.create.form import Form, button
 from handlers.create.states import (
     AMOUNT,
@@ -61,15 +63,14 @@ def _amount_text(value: Decimal | None, currency: str | None, tr: Translator) ->
 def _keep(form: Form, tr: Translator, shown: str | None) -> list[list[InlineKeyboardButton]]:
     if not shown:
         return []
-    return [[button(form, tr.plain("button-keep", value=shown[:40]), "keep")]]
+    return [[button(form, filled(tr, "button-keep", "value", shown), "keep")]]
 
 
 def prompt_kind(form: Form, tr: Translator) -> Prompt:
+    # One a row: both names are long in Kinyarwanda and French.
     rows = [
-        [
-            button(form, tr("form-kind-fixed"), "kind", AmountType.FIXED),
-            button(form, tr("form-kind-flexible"), "kind", AmountType.FLEXIBLE),
-        ],
+        [button(form, tr("form-kind-fixed"), "kind", AmountType.FIXED)],
+        [button(form, tr("form-kind-flexible"), "kind", AmountType.FLEXIBLE)],
         _nav(form, tr, back=False),
     ]
     return tr("form-kind"), InlineKeyboardMarkup(rows)
@@ -104,7 +105,9 @@ def _example(currency: str, tr: Translator) -> str:
 
 def _amount_prompt(form: Form, tr: Translator, key: str, value: Decimal | None) -> Prompt:
     currency = form.draft.currency or ""
-    text = "\n".join([tr(key, currency=currency, example=_example(currency, tr)), amount_rule(tr)])
+    # The separator rule is not repeated on every question: it comes with a refusal or after
+    # an amount that reads two ways (``handlers/create/steps.py``).
+    text = tr(key, currency=currency, example=_example(currency, tr))
     rows = _keep(form, tr, _amount_text(value, currency, tr) if value is not None else None)
     if key in ("form-min", "form-max"):
         rows.append([button(form, tr("button-skip"), "skip")])
@@ -128,7 +131,7 @@ def summary_lines(draft: LinkDraft, tr: Translator) -> list[str]:
             value = getattr(draft, spec.attr)
             if spec.required:
                 lines.append(tr(key, value=value or ""))
-            elif value not in (None, "", {}):
+            elif spec.is_set(value):  # a drive's goal in the metadata is no "reference"
                 lines.append(tr(key, value=spec.words(value, currency, tr, brief=True)[:200]))
     return lines
 
@@ -159,9 +162,12 @@ def form_summary_lines(form: Form, tr: Translator) -> list[str]:
 
 def prompt_summary(form: Form, tr: Translator) -> Prompt:
     text = tr("form-summary", details=Markup("\n".join(form_summary_lines(form, tr))))
+    currency = form.draft.currency or ""
     rows = [
         [button(form, tr("button-create"), "create")],
         [button(form, tr("button-more-options"), "more")],
+        # The currency may have been taken from the vendor's last form: changed here.
+        [button(form, tr.plain("button-change-currency", currency=currency), "chcur")],
         _nav(form, tr),
     ]
     return text, InlineKeyboardMarkup(rows)
@@ -169,29 +175,23 @@ def prompt_summary(form: Form, tr: Translator) -> Prompt:
 
 def prompt_options(form: Form, tr: Translator) -> Prompt:
     """More options: one button per optional field with its value (``bot.fields``'s order),
-    the payer's details as one row of toggles."""
+    cut to a phone's width; the payer's details as switches showing their state."""
     draft, currency = form.draft, form.draft.currency or ""
     rows: list[list[InlineKeyboardButton]] = []
-    toggles: list[InlineKeyboardButton] = []
     for spec in FIELDS.values():
         if spec.option is None or spec.option_label is None:
             continue
         value = getattr(draft, spec.attr)
         if spec.toggle:
-            if not toggles:
-                rows.append(toggles)  # one row, where the first toggle stands
-            shown = spec.words(value, currency, tr)
-            toggles.append(
-                button(form, tr.plain(spec.option_label, value=shown), "col", spec.option)
-            )
+            label = toggle(tr, spec.option_label, bool(value))
+            rows.append([button(form, label, "col", spec.option)])
             continue
         if not value:
             shown = tr(spec.option_empty or spec.empty)
         else:
             shown = spec.words(value, currency, tr, brief=True)
-            if spec.free_text and spec.brief is None and len(shown) > 24:
-                shown = shown[:23] + "…"
-        rows.append([button(form, tr.plain(spec.option_label, value=shown), "opt", spec.option)])
+        label = filled(tr, spec.option_label, "value", shown)
+        rows.append([button(form, label, "opt", spec.option)])
     rows.append([button(form, tr("button-summary"), "back")])
     return tr("form-options"), InlineKeyboardMarkup(rows)
 
@@ -207,19 +207,23 @@ def prompt_methods(form: Form, tr: Translator) -> Prompt:
         label = _capitalized(tr(f"method-{kind.value}"))
         mark = "✅" if kind in chosen else "⬜"
         toggles.append(button(form, f"{mark} {label}", "pt", kind))
-    rows = [toggles[:2], toggles[2:], [button(form, tr("button-done"), "back")]]
+    # One a row, as in the editor: "virement bancaire" and its ticks fill half a phone.
+    rows = [[toggle] for toggle in toggles]
+    rows.append([button(form, tr("button-done"), "back")])
     return tr("form-methods"), InlineKeyboardMarkup(rows)
 
 
 def prompt_max_uses(form: Form, tr: Translator) -> Prompt:
     choices = [button(form, str(n), "mu", str(n)) for n in MAX_USES_CHOICES]
-    choices.append(button(form, tr("button-unlimited"), "mu", "none"))
-    return tr("form-max-uses"), InlineKeyboardMarkup([choices, _nav(form, tr)])
+    unlimited = [button(form, tr("button-unlimited"), "mu", "none")]
+    return tr("form-max-uses"), InlineKeyboardMarkup([choices, unlimited, _nav(form, tr)])
 
 
 def prompt_expiry(form: Form, tr: Translator) -> Prompt:
     choices = [button(form, tr.plural("button-in-days", n), "ex", str(n)) for n in EXPIRY_DAYS]
-    rows = [choices, [button(form, tr("button-no-expiry"), "ex", "none")], _nav(form, tr)]
+    choices.append(button(form, tr("button-no-expiry"), "ex", "none"))
+    rows = [choices[i : i + 2] for i in range(0, len(choices), 2)]  # two a row: they fit
+    rows.append(_nav(form, tr))
     return tr("form-expiry"), InlineKeyboardMarkup(rows)
 
 
@@ -232,9 +236,7 @@ def prompt_slug(form: Form, tr: Translator) -> Prompt:
     suggestion = suggest_slug(form.draft.title or "") if form.draft.title else None
     rows = []
     if suggestion:
-        rows.append(
-            [button(form, tr.plain("button-use-slug", slug=suggestion), "slug", suggestion)]
-        )
+        rows.append([button(form, filled(tr, "button-use-slug", "slug", suggestion), "slug")])
     rows += [[button(form, tr("button-remove"), "clear")], _nav(form, tr)]
     return tr("form-slug"), InlineKeyboardMarkup(rows)
 
@@ -316,11 +318,35 @@ async def show(
         except BadRequest as exc:
             if "not modified" not in str(exc).lower():
                 raise
+        _remember_prompt(form, query.message.message_id, context)
         return step
     chat = update.effective_chat
     assert chat is not None
-    await context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+    sent = await context.bot.send_message(
+        chat.id, text, parse_mode=ParseMode.HTML, reply_markup=keyboard
+    )
+    await strip_prompt(context, form, chat.id)  # after: the question is never missing
+    _remember_prompt(form, sent.message_id, context)
     return step
+
+
+def _remember_prompt(form: Form, message_id: int, context: BotContext) -> None:
+    """Notes the prompt's message in the saved form, touching nothing else in it."""
+    form.prompt_id = message_id
+    saved = (context.user_data or {}).get("form")
+    if isinstance(saved, dict) and saved.get("id") == form.id:
+        saved["prompt_id"] = message_id
+
+
+async def strip_prompt(context: BotContext, form: Form, chat_id: int) -> None:
+    """Takes the buttons off the form's last question, so only the newest one is live: an
+    old Back or Cancel far up the chat would act on a step the vendor has left."""
+    if form.prompt_id is None:
+        return
+    message_id, form.prompt_id = form.prompt_id, None
+    # Deleted, too old to edit, or already bare: nothing live is left on it either way.
+    with contextlib.suppress(BadRequest):
+        await context.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
 
 
 def error_text(error: DraftError, form: Form, tr: Translator) -> str:

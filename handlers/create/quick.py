@@ -40,6 +40,18 @@ async def quick_create(update: Update, context: BotContext, arguments: str) -> N
         form = Form.new(LinkDraft(currency=currency))
         await message.reply_text(f"{error_text(error, form, tr)}\n\n{tr('quick-usage')}")
         return
+    await make_link(update, context, draft)
+
+
+async def make_link(update: Update, context: BotContext, draft: LinkDraft) -> None:
+    """Makes a complete draft's link at once and sends its card (quick create, and the
+    fallback's "Make a link for RWF 5,000?"); a refusal or outage said in one line."""
+    message = update.effective_message
+    user = update.effective_user
+    chat = update.effective_chat
+    if message is None or user is None or chat is None:
+        return
+    tr = context.tr
     api_key = await require_api_key(update, context)
     if api_key is None:
         return

@@ -3,13 +3,20 @@ the next; **Back**, **Cancel** and anything unexpected."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import Update
 
-from bot.cleaners import DraftError, check_amounts, clean_amount, clean_currency, clean_slug
+from bot import money
+from bot.cleaners import (
+    DraftError,
+    check_amounts,
+    clean_amount,
+    clean_currency,
+    clean_slug,
+    suggest_slug,
+)
 from bot.context import BotContext
 from bot.dates import format_when
 from bot.dgs.models import ALL_PAYMENT_TYPES, KIGALI, AmountType, PaymentType
@@ -68,13 +75,34 @@ async def got_title(update: Update, context: BotContext, form: Form) -> str | in
         form.draft.title = _answer(update, context, form, "title")
     except DraftError as error:
         return await show(update, context, form, TITLE, notice=error_text(error, form, context.tr))
+    return await _after_title(update, context, form)
+
+
+async def _after_title(update: Update, context: BotContext, form: Form) -> str:
+    """CURRENCY, unless this form has none yet and the vendor's last one is remembered: then
+    that one, and on to the amount (the summary shows it, with a Change button). A vendor who
+    came back to the title past the currency sees the currency step again."""
+    user = update.effective_user
+    if not form.draft.currency and user is not None:
+        remembered = (await context.services.users.seen(user.id)).default_currency
+        if remembered:
+            form.draft.currency = remembered
+            return await show(update, context, form, _next_after(CURRENCY, form))
     return await show(update, context, form, CURRENCY)
 
 
 @form_step
 async def keep(update: Update, context: BotContext, form: Form) -> str | int:
     """**Keep** on a text step: the answer given before stands; asks the next step."""
+    if form.step == TITLE:
+        return await _after_title(update, context, form)
     return await show(update, context, form, _next_after(form.step, form))
+
+
+@form_step
+async def change_currency(update: Update, context: BotContext, form: Form) -> str | int:
+    """**Change** beside the currency on the summary: asks CURRENCY."""
+    return await show(update, context, form, CURRENCY)
 
 
 def _next_after(step: str, form: Form) -> str:
@@ -117,6 +145,9 @@ async def _set_currency(update: Update, context: BotContext, form: Form, code: s
         # Amounts typed for another currency may not fit this one's minor units.
         form.draft.amount = form.draft.min_amount = form.draft.max_amount = None
     form.draft.currency = currency
+    user = update.effective_user
+    if user is not None:  # the next form starts with it (point 10 of issue 14)
+        await context.services.users.set_default_currency(user.id, currency)
     return await show(update, context, form, _next_after(CURRENCY, form))
 
 
@@ -136,13 +167,10 @@ async def _amount_step(
             form.draft.max_amount = None
         return await show(update, context, form, form.step, notice=error_text(error, form, tr))
     notice = None
-    if next_step not in (MIN, MAX) and _SEPARATOR_TYPED.search(typed_text(update)):
-        # "50.000" means 50 000 in one language and 50 in another: say how it was read.
+    if money.reads_two_ways(typed_text(update), form.draft.currency or ""):
+        # "1.500" is 1.5 in one language and 1 500 in another: say how it was read.
         notice = amount_rule(tr)
     return await show(update, context, form, next_step, notice=notice)
-
-
-_SEPARATOR_TYPED = re.compile(r"\d[.,]\d")
 
 
 @form_step
@@ -319,7 +347,8 @@ async def got_text_option(update: Update, context: BotContext, form: Form) -> st
 @form_step
 async def use_slug(update: Update, context: BotContext, form: Form) -> str | int:
     """The suggested slug's button: stores it; shows OPTIONS."""
-    form.draft.slug = clean_slug(button_arg(update))
+    # The suggestion is the title's: a long one would not fit the button's 64 bytes.
+    form.draft.slug = clean_slug(button_arg(update) or suggest_slug(form.draft.title or ""))
     return await _back_to_options(update, context, form)
 
 

@@ -159,9 +159,7 @@ async def test_a_failed_attempt_is_noted_unless_payments_only(world: World) -> N
     await world.sandbox.add_charge(key_a, link_a.id, 2500, status="failed")
     await world.sandbox.add_charge(key_b, link_b.id, 2500, status="failed")
     note = await world.tg.wait_for_message(alice.id)
-    assert note.content == (
-        f"⚠️ A payment of {rwf(2500)} for Church roof failed. Mobile money payers often try again."
-    )
+    assert note.content == (f"⚠️ A payment of {rwf(2500)} for Church roof failed. No money moved.")
     await asyncio.sleep(4 * INTERVAL)
     assert alerts(world.tg, bob, "⚠️") == []
     # Payments still reach Bob.
@@ -525,7 +523,7 @@ async def test_a_refused_key_is_told_once_and_waits_for_connect(world: World) ->
     await sandbox.add_charge(key_b, link_b.id, 1700)
 
     note = await tg.wait_for_message(alice.id)
-    assert note.content.startswith("🔑 DGS refused your API key ending in _416")
+    assert note.content.startswith("🔑 DGS refused your key ending in _416")
     credential = await repo.get_credential(alice.id)
     assert credential is not None and not credential.is_valid
     await tg.wait_for_message(bob.id, lambda m: rwf(1700) in m.content)  # Bob is unaffected

@@ -126,15 +126,15 @@ async def test_every_field_of_the_page_can_be_set(world: World, vendor: Vendor) 
     assert "Expires" in menu.content and "2099" in menu.content
     await vendor.tap("Description: —")
     await vendor.type("New iron sheets for the roof")
-    await vendor.tap("Address: automatic")
+    await vendor.tap("End of web address: automatic")
     await vendor.tap("Use church-roof")
     await vendor.tap("After paying: —")
     await vendor.type("https://example.org/thanks")
     await vendor.tap("Logo: —")
     await vendor.type("https://example.org/logo.png")
-    await vendor.tap("Ask phone: on")
-    await vendor.tap("Ask address: off")
-    await vendor.tap("Metadata: —")
+    await vendor.tap("✅ Ask phone")
+    await vendor.tap("⬜ Ask address")
+    await vendor.tap("Your reference: —")
     await vendor.type("parish=St Michel\nfund=roof")
     summary = await vendor.tap("◀️ Back to summary")
     assert "church-roof" in summary.content
@@ -213,13 +213,13 @@ async def test_flexible_range_and_currency_and_option_errors(world: World, vendo
     assert "already passed" in (await vendor.type("01/01/2020")).content
     assert "could not read that date" in (await vendor.type("someday")).content
     await vendor.tap("No expiry")
-    await vendor.tap("Address: automatic")
+    await vendor.tap("End of web address: automatic")
     assert "small letters" in (await vendor.type("Bad Slug!")).content
     await vendor.tap("◀️ Back")
     await vendor.tap("After paying: —")
     assert "https://" in (await vendor.type("http://example.org")).content
     await vendor.tap("🗑 Remove")
-    await vendor.tap("Metadata: —")
+    await vendor.tap("Your reference: —")
     assert "could not read" in (await vendor.type("{not json")).content
     await vendor.tap("🗑 Remove")
     await vendor.tap("Methods: all")
@@ -242,9 +242,12 @@ async def test_back_keeps_answers_and_cancel_ends(world: World, vendor: Vendor) 
     assert "Tailoring" in summary.content and "$25.50" in summary.content
     done = await vendor.tap("✖️ Cancel")
     assert "No link was made" in done.content
-    # A button of that finished form now says it is closed and does nothing.
-    first = next(m for m in world.tg.sent_to(vendor.user.id) if m.from_bot and m.buttons)
-    await world.tg.press(vendor.user, first, text="◀️ Back")
+    # Issue 14: no button of that finished form is left live anywhere in the chat.
+    assert not [m for m in world.tg.sent_to(vendor.user.id) if m.buttons]
+    # A button of a form left for a new one says it is closed and does nothing.
+    first = await vendor.type("/new")
+    await vendor.type("/new")
+    await world.tg.press(vendor.user, first, text="Fixed amount")
     answer = await world.tg.wait_for_request(
         "answerCallbackQuery", lambda r: r.params.get("show_alert") is True
     )
@@ -261,8 +264,10 @@ async def test_unexpected_input_gets_a_hint_and_the_same_step(
     await world.tg.send_sticker(vendor.user)
     hint = await world.tg.wait_for_message(vendor.user.id, since=mark)
     assert "answer with text" in hint.content and "What is the payment for" in hint.content
-    reply = await vendor.type("/links")
+    reply = await vendor.type("/export")  # another flow's command: finish or /cancel first
     assert "/cancel" in reply.content
+    reply = await vendor.type("/links")  # answered, and the form keeps its step (issue 14)
+    assert "no payment links" in reply.content
     reply = await vendor.type("Sewing")
     assert "Which currency" in reply.content
     reply = await vendor.type("RWF please")  # text where buttons are expected
@@ -300,7 +305,7 @@ async def test_slug_taken_asks_for_another(world: World, vendor: Vendor) -> None
     )
     await fill_minimal_fixed(vendor, "Rent")
     await vendor.tap("⚙️ More options")
-    await vendor.tap("Address: automatic")
+    await vendor.tap("End of web address: automatic")
     await vendor.tap("Use rent")
     await vendor.tap("◀️ Back to summary")
     reply = await vendor.tap("✅ Create link")

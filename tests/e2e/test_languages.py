@@ -46,6 +46,9 @@ FLOW_PREFIXES = (
     "alert-",
     "share-",
     "cmd-",
+    "fallback-",
+    "offer",
+    "dash-",
 )
 FLOW_KEYS = sorted(key for key in catalogue("en") if key.startswith(FLOW_PREFIXES))
 
@@ -80,10 +83,10 @@ FIFTEEN_HUNDRED_USD = {
     "rw": f"US${NBSP}1.500,00",
     "sw": f"US${NBSP}1,500.00",
 }
-# How the language names its separators back to the vendor.
+# How the language names its separators back to the vendor: a space by its name.
 RULE = {
     "en": ("“,”", "“.”"),
-    "fr": (f"«{NBSP} {NBSP}»", f"«{NBSP},{NBSP}»"),
+    "fr": ("une espace", f"«{NBSP},{NBSP}»"),
     "rw": ("“.”", "“,”"),
     "sw": ("“,”", "“.”"),
 }
@@ -108,21 +111,9 @@ IN_SEVEN_DAYS = {
 
 
 def long_date(moment: datetime, language: str) -> str:
-    """The day of ``moment`` as the language writes it in full dates."""
-    month = MONTHS[language][moment.month - 1]
-    if language == "en":
-        return f"{month} {moment.day}, {moment.year}"
-    return f"{moment.day} {month} {moment.year}"
-
-
-def short_date(moment: datetime, language: str) -> str:
-    """The day of ``moment`` as the language writes it in short dates."""
-    return {
-        "en": f"{moment.month}/{moment.day}/{moment:%y}",
-        "fr": f"{moment:%d/%m/%Y}",
-        "sw": f"{moment:%d/%m/%Y}",
-        "rw": f"{moment:%Y-%m-%d}",
-    }[language]
+    """The day of ``moment`` as every date the bot shows writes it (issue 14, point 3): day,
+    month name, year, in every language, so that no one reads 12/3 as 12 March."""
+    return f"{moment.day} {MONTHS[language][moment.month - 1]} {moment.year}"
 
 
 def text_of(key: str, language: str, form: int = 0) -> str:
@@ -191,7 +182,8 @@ async def choose_language(world: World, user: FakeUser, language: str) -> FakeMe
 
 
 async def walk(walker: Walker) -> None:
-    """/start, /help, quick create, the link card, an alert, the form, the share list."""
+    """/start, /help, text outside any flow, quick create, the link card, an alert, /links,
+    the form, the share list."""
     world, user, lang = walker.world, walker.user, walker.language
     tg = world.tg
 
@@ -204,6 +196,14 @@ async def walk(walker: Walker) -> None:
     ]
     helped = await walker.say("/help")
     assert helped.content == text_of("help", lang)
+
+    # Text outside any flow is answered (issue 14, point 1): a hint with the /start buttons;
+    # an amount, read the language's way, is offered as a link.
+    hint = await walker.say("hello")
+    walker.typed.append("hello")
+    assert hint.button_texts[-3:] == start.button_texts, hint.describe()
+    offer = await walker.say("5k")
+    assert FIVE_THOUSAND_RWF[lang] in offer.content, offer.content
 
     # Quick create: the QR card, its amount written the language's way.
     mark = tg.mark()
@@ -228,11 +228,17 @@ async def walk(walker: Walker) -> None:
     assert FIVE_THOUSAND_RWF[lang] in alert.content
     assert alert.content.startswith(before_placeholder("alert-payment", lang)), alert.content
     assert alert.button_texts[0] == text_of("alert-button-card", lang)
-    # Its card: the payment listed with the day written the language's short way.
+    # Its card: the payment listed with its day written the language's way.
     card_now = await walker.tap(text_of("alert-button-card", lang), alert)
     assert text_of("card-recent", lang) in card_now.content
-    days = {short_date(paid_at, lang), short_date(datetime.now(KIGALI), lang)}
+    days = {long_date(paid_at, lang), long_date(datetime.now(KIGALI), lang)}
     assert any(day in card_now.content for day in days), card_now.content
+
+    # /links: the list's row shows the money the link took.
+    listed = await walker.say("/links")
+    assert text_of("dash-hint", lang) in listed.content, listed.content
+    rows = [label for label in listed.button_texts if FIVE_THOUSAND_RWF[lang] in label]
+    assert rows, listed.describe()
 
     # The form's first steps, fixed RWF: fifty thousand typed the language's way.
     await walker.say("/new")
@@ -241,12 +247,15 @@ async def walk(walker: Walker) -> None:
     assert walker.last.content.startswith(before_placeholder("form-title", lang))
     await walker.say("Rent")
     prompt = await walker.tap("RWF")
+    # The separators' rule is taught once, when an amount is refused, not on every question
+    # (issue 14, point 8); then in the language's words.
     group, decimal = RULE[lang]
-    assert group in prompt.content and decimal in prompt.content, prompt.content
+    assert group not in prompt.content and decimal not in prompt.content, prompt.content
+    refused = await walker.say("fifty")
+    walker.typed.append("fifty")
+    assert group in refused.content and decimal in refused.content, refused.content
     summary = await walker.say(TYPED_FIFTY_THOUSAND[lang])
     assert FIFTY_THOUSAND_RWF[lang] in summary.content, summary.content
-    # The rule the amount was read by is shown back with it.
-    assert group in summary.content and decimal in summary.content, summary.content
     assert before_placeholder("form-summary", lang) in summary.content
     cancelled = await walker.tap(walker.label("button-cancel"))
     assert cancelled.content == text_of("form-cancelled", lang)
@@ -255,8 +264,15 @@ async def walk(walker: Walker) -> None:
     # back, then fifty and a half; an expiry in 7 days; created: dates the language's way.
     await walker.say("/new")
     await walker.tap(walker.label("form-kind-fixed"))
-    await walker.say("Rent")
-    await walker.tap("USD")
+    asked = await walker.say("Rent")
+    # The form remembers the last currency (RWF) and asks the amount in it (issue 14,
+    # point 10); the summary's Change button is the way to another.
+    assert "USD" not in asked.button_texts, asked.describe()
+    assert "RWF" in asked.content, asked.content
+    await walker.say(TYPED_FIFTEEN_HUNDRED[lang])
+    await walker.tap(walker.label("button-change-currency", currency="RWF"))
+    amount_in_usd = await walker.tap("USD")
+    assert amount_in_usd.content.startswith(before_placeholder("form-amount", lang))
     summary = await walker.say(TYPED_FIFTEEN_HUNDRED[lang])
     assert FIFTEEN_HUNDRED_USD[lang] in summary.content, summary.content
     await walker.tap(walker.label("button-back"))

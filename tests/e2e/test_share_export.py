@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.devtools.sandbox import Sandbox
 from bot.dgs.models import PaymentType
 from bot.export import CHARGE_COLUMNS, LINK_COLUMNS
+from bot.i18n import Catalogues
 from tests.conftest import World, make_settings, start_world
 from tests.e2e.test_dashboard import (
     button,
@@ -63,8 +64,15 @@ async def document_after(world: World, user: FakeUser, message: FakeMessage, dat
     return sent.document
 
 
-def rows_of(document: bytes) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(document.decode("utf-8"), newline="")))
+def rows_of(document: bytes, language: str = "en") -> list[dict[str, str]]:
+    """The CSV's rows keyed by column name. The header row is in the vendor's language (issue
+    14): it must be the catalogue's names of ``LINK_COLUMNS`` or ``CHARGE_COLUMNS``."""
+    header, *rows = list(csv.reader(io.StringIO(document.decode("utf-8"), newline="")))
+    tr = Catalogues.load().translator(language)
+    for columns in (LINK_COLUMNS, CHARGE_COLUMNS):
+        if header == [tr.plain(f"csv-{column}") for column in columns]:
+            return [dict(zip(columns, row, strict=True)) for row in rows]
+    raise AssertionError(f"a header row not in {language}: {header}")
 
 
 # --- share -----------------------------------------------------------------------------------

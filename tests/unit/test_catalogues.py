@@ -186,3 +186,28 @@ def test_button_labels_fit_a_phone(language: str) -> None:
         and len(label.replace("{count}", "30")) > BUTTON_LABEL_MAX
     ]
     assert not too_long
+
+
+# Issue 14, point 2: developer words never reach a vendor, in any language ("/help" for
+# operators aside). Placeholders are names in code, not words shown, so they are removed first.
+BANNED_WORDS = {
+    "en": ("metadata", "json", "key=value", "slug", "api", "url"),
+    "fr": ("métadonnée", "json", "clé=valeur", "slug", "api", "url"),
+    "rw": ("metadata", "json", "key=value", "slug", "api", "url"),
+    "sw": ("metadata", "json", "key=value", "slug", "api", "url", "data za ziada"),
+}
+OPERATOR_ONLY = {"help-operator"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_no_developer_words_in_what_a_vendor_reads(language: str) -> None:
+    found = []
+    for key, message in by_key(CATALOGUES[language]).items():
+        if key in OPERATOR_ONLY or key.startswith(("demo-cli", "cli-")):
+            continue
+        for text in strings(message):
+            words = re.sub(r"\{[a-z_0-9]+\}", " ", text).lower()
+            for banned in BANNED_WORDS[language]:
+                if re.search(rf"(?<![\w/]){re.escape(banned)}(?!\w)", words):
+                    found.append(f"{key}: {banned}")
+    assert not found, found

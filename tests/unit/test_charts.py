@@ -123,3 +123,31 @@ async def test_rendering_runs_off_the_event_loop(monkeypatch: pytest.MonkeyPatch
     )
     assert seen == [False]
     assert png == real(points, currency="USD", language="fr", title="Vente", subtitle="30,00 $US")
+
+
+def test_the_axis_runs_to_now_the_total_flat_since_the_last_payment() -> None:
+    points = charts.cumulative(charge(n, "1000", hours=n) for n in (1, 2))
+    png = charts.render_collected_chart(
+        points,
+        currency="RWF",
+        language="en",
+        title="Rent",
+        subtitle="x",
+        start=T0,
+        now=T0 + timedelta(hours=20),
+    )
+    line = _line_pixels(Image.open(io.BytesIO(png)).convert("RGB"))
+    at_the_end = min(y for x, y in line if x > charts.WIDTH * 0.9)  # the total, at now
+    # Reached at hour 2 of 20: near the left, then flat to the right edge.
+    assert min(x for x, y in line if y <= at_the_end + 2) < charts.WIDTH * 0.3
+
+
+def test_a_lone_fresh_payment_draws_no_future() -> None:
+    now = T0 + timedelta(seconds=30)
+    png = charts.render_collected_chart(
+        [(T0, Decimal(5000))], currency="RWF", language="en", title="R", subtitle="x", now=now
+    )
+    line = _line_pixels(Image.open(io.BytesIO(png)).convert("RGB"))
+    at_the_end = min(y for x, y in line if x > charts.WIDTH * 0.9)
+    # The payment 30 s before now sits at the right end, not in the middle of a padded span.
+    assert min(x for x, y in line if y <= at_the_end + 2) > charts.WIDTH * 0.8

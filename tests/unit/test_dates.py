@@ -17,13 +17,22 @@ NOW = datetime(2026, 11, 29, 10, 0, tzinfo=KIGALI)
     [
         ("rw", "1 Ukuboza 2026, 18:30"),
         ("fr", "1 déc. 2026, 18:30"),
-        ("sw", "1 Des 2026 18:30"),
-        ("en", "Dec 1, 2026, 6:30\u202fPM"),
+        ("sw", "1 Des 2026, 18:30"),
+        ("en", "1 Dec 2026, 18:30"),
     ],
 )
 def test_when_is_in_kigali_time_and_the_languages_words(language: str, shown: str) -> None:
     # 16:30 UTC is 18:30 in Kigali.
     assert format_when(datetime(2026, 12, 1, 16, 30, tzinfo=UTC), language) == shown
+
+
+@pytest.mark.parametrize("language", ["en", "fr", "rw", "sw"])
+def test_no_date_reads_as_numbers_or_a_12_hour_clock(language: str) -> None:
+    """3 December 19:38: the day first, the month as a word, the 24-hour clock (issue 14)."""
+    shown = format_when(datetime(2026, 12, 3, 17, 38, tzinfo=UTC), language)
+    assert shown.startswith("3 ") and shown.endswith("2026, 19:38"), shown
+    assert "12" not in shown.split(",")[0] and "/" not in shown, shown
+    assert not any(mark in shown for mark in ("AM", "PM", "\u202f")), shown
 
 
 @pytest.mark.parametrize(

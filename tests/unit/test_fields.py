@@ -101,3 +101,50 @@ def test_the_editor_changes_every_field_but_the_kind_and_currency() -> None:
         assert spec.patch is not None, spec.name
         assert spec.label is not None, spec.name
         assert spec.parse is not None or spec.toggle or spec.name == "payment_types", spec.name
+
+
+def test_a_copy_of_a_link_is_made_field_by_field_from_the_registry() -> None:
+    """Duplicate and Edit fill a draft through each spec: every answer of the form is one."""
+    from bot.links import LinkDraft
+
+    # The retry reference and a drive's goal are the bot's, not fields of the provider.
+    answers = set(LinkDraft.model_fields) - {"client_ref", "goal"}
+    assert {spec.attr for spec in FIELDS.values()} == answers
+
+
+def test_the_link_card_shows_its_fields_from_the_registry() -> None:
+    """The card's field lines come from the specs, in their card order."""
+    from datetime import datetime, timedelta
+
+    from bot.dashboard import card_text
+    from bot.dgs.models import KIGALI, Link, LinkDetails
+    from bot.fields import card_fields
+    from bot.i18n import Catalogues
+
+    tr = Catalogues.load().translator("en")
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=KIGALI)
+    link = Link.model_validate(
+        {
+            "id": "l1",
+            "title": "Rent",
+            "amount_type": "fixed",
+            "amount": "5000",
+            "currency": "RWF",
+            "payment_types": ["card"],
+            "max_uses": 3,
+            "use_count": 1,
+            "expires_at": (now + timedelta(days=2)).strftime("%Y-%m-%d %H:%M:%S"),
+            "status": "active",
+        }
+    )
+    text = card_text(LinkDetails(link=link, stats={"currency": "RWF"}), tr, now=now)
+    lines = [spec.card(link, tr, now) for spec in card_fields() if spec.card is not None]
+    assert [spec.name for spec in card_fields()] == [
+        "amount",
+        "max_uses",
+        "expires_at",
+        "payment_types",
+    ]
+    positions = [text.index(line) for line in lines if line]
+    assert len(positions) == 4 and positions == sorted(positions)
+    assert "RWF\xa05,000" in lines[0] and "1 / 3" in lines[1] and "card" in lines[3]

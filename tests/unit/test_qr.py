@@ -218,3 +218,19 @@ async def test_cache_forgets_the_least_recently_used(monkeypatch: pytest.MonkeyP
     assert qr.render_count() == before
     await qr.render_qr_card_async(SHORT_URL, "one", "")  # evicted: rendered again
     assert qr.render_count() == before + 1
+
+
+def test_card_prints_scan_to_pay_and_the_url_under_the_code() -> None:
+    plain = open_png(qr.render_qr_card(SHORT_URL, "Invoice #123", "RWF50,000"))
+    image = open_png(
+        qr.render_qr_card(SHORT_URL, "Invoice #123", "RWF50,000", scan_text="Scan to pay")
+    )
+    assert [barcode.text for barcode in decode(image)] == [SHORT_URL]
+    lines = qr.small_lines(SHORT_URL, "Scan to pay")
+    assert lines[0] == "Scan to pay" and "".join(lines[1:]) == SHORT_URL
+    # Drawn: the card is taller than without them, and ink is there, under the amount.
+    assert image.height > plain.height and image.width == plain.width
+    below = image.crop((0, plain.height, image.width, image.height)).convert("L")
+    assert below.getextrema()[0] < 128
+    # A URL nobody could type is left to the code.
+    assert qr.small_lines(LONG_URL, "Scan to pay") == ["Scan to pay"]

@@ -279,7 +279,11 @@ class MessageMethods(BotApiState):
             raise ApiError(400, "Bad Request: message can't be edited")
         return message
 
-    def _apply_edit(self, message: ChatMessage, changes: JSON, inline: JSON | None) -> JSON:
+    def _apply_edit(
+        self, message: ChatMessage, changes: JSON, inline: JSON | None, *, says: bool = True
+    ) -> JSON:
+        """``says=False``: buttons taken off an old message; a change (``changes_since``) but
+        not the bot's next word (``wait_for_message``)."""
         before = {k: message.data.get(k) for k in changes} | {
             "reply_markup": message.data.get("reply_markup")
         }
@@ -293,7 +297,7 @@ class MessageMethods(BotApiState):
                 message.data.pop(key, None)
         message.data["edit_date"] = now()
         message.edits += 1
-        self._log_event(message)
+        self._log_event(message, says=says)
         return copy.deepcopy(message.data)
 
     def _edit_message_text(self, params: JSON, files: dict[str, UploadedFile]) -> JSON | bool:
@@ -335,7 +339,7 @@ class MessageMethods(BotApiState):
             return True
         message = self._editable(params)
         markup, inline = self._markup(params)
-        result = self._apply_edit(message, {}, inline)
+        result = self._apply_edit(message, {}, inline, says=inline is not None)
         message.reply_markup = markup
         return result
 

@@ -169,11 +169,12 @@ class BotApiState:
         message.revision = self._next_seq()
         self._messages.setdefault(message.chat_id, {})[message.message_id] = message
 
-    def _log_event(self, message: ChatMessage) -> None:
+    def _log_event(self, message: ChatMessage, *, says: bool = True) -> None:
         seq = self._next_seq()
         message.revision = seq
-        self._events.append((seq, message.chat_id, copy.deepcopy(message)))
-        self._trim(self._events)
+        if says:
+            self._events.append((seq, message.chat_id, copy.deepcopy(message)))
+            self._trim(self._events)
         self._notify()
 
     def _trim(self, records: list[Any]) -> None:

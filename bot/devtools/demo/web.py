@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -36,6 +37,7 @@ from bot.config import LANGUAGES
 from bot.devtools.accept_language import pick_language
 from bot.devtools.botapi import JSON, ChatGroup, ChatMessage, ChatUser, WaitTimeoutError
 from bot.devtools.demo.texts import page_texts
+from bot.dgs.models import KIGALI
 from bot.i18n import LANGUAGE_NAMES
 
 if TYPE_CHECKING:
@@ -277,6 +279,7 @@ class _Web:
             "id": message.message_id,
             "revision": message.revision,
             "date": data.get("date"),
+            "time": _clock(data.get("date")),
             "from": {"id": sender.get("id"), "name": name, "is_bot": bool(sender.get("is_bot"))},
             "deleted": message.deleted,
             "edited": message.edited,
@@ -393,6 +396,14 @@ def _image_type(content: bytes) -> str:
     if content[:4] == b"RIFF":
         return "image/webp"
     return "application/octet-stream"
+
+
+def _clock(date: object) -> str:
+    """A message's time as the bot's cards write times: Kigali's clock, 24-hour (the page
+    must not show the zone of the browser it happens to run in)."""
+    if not isinstance(date, int | float):
+        return ""
+    return datetime.fromtimestamp(date, KIGALI).strftime("%H:%M")
 
 
 def _language_of(body: JSON) -> str | None:

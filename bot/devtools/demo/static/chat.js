@@ -200,13 +200,9 @@
 
   // Messages → elements ------------------------------------------------------------------
 
+  // The server writes the time as the bot's cards do (Kigali, 24-hour): never the browser's zone.
   function timeOf(message) {
-    const date = new Date((message.date || 0) * 1000);
-    try {
-      return date.toLocaleTimeString(S.lang || undefined, { hour: "2-digit", minute: "2-digit" });
-    } catch (e) {
-      return date.toTimeString().slice(0, 5);
-    }
+    return message.time || "";
   }
 
   function sizeText(bytes) {
