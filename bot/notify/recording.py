@@ -88,10 +88,6 @@ class Recorder:
         self._on_enqueue = on_enqueue
         self._digests: dict[str, bytes] = {}  # link id -> digest of the last answer stored
 
-    def seen(self, link_id: str, details: LinkDetails) -> None:
-        """The answer was stored elsewhere (an adoption): the next equal answer is nothing."""
-        self._digests[link_id] = digest_of(details)
-
     async def record(self, target: PollTarget, details: LinkDetails) -> None:
         digest = digest_of(details)
         if (
