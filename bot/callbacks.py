@@ -49,7 +49,7 @@ EDIT_CLEAR = _prefix("dz:", "clear a field")
 FORM = _prefix("f:", "a step of the create form")
 
 # Drives (handlers/drive.py): dn:<group id>:<1 hide | 0 show>.
-DRIVE_NAMES = _prefix("dn:", "hide / show givers' names in the group")
+GROUP_NAMES = _prefix("dn:", "hide / show payers' names in a group's payment lines")
 
 # Whole callback data of the /start buttons.
 NEW_LINK = _prefix("start:new", "open the create form")

@@ -81,12 +81,13 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     export.register(app)
     share.register(app)
 
-    # Groups: joining and leaving, supergroup migration, /progress of the group's drives.
+    # Groups: joining and leaving, supergroup migration, /progress of the group's drives, and
+    # the admin's switch that hides payers' names in the group's payment lines.
     # (/new and /drive in a group are entry points of the create form, behind admins_only.)
     app.add_handler(ChatMemberHandler(groups.bot_membership, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, groups.migrated))
     app.add_handler(CommandHandler("progress", drive.progress, filters.ChatType.GROUPS))
-    app.add_handler(CallbackQueryHandler(drive.toggle_names, pattern=f"^{callbacks.DRIVE_NAMES}"))
+    app.add_handler(CallbackQueryHandler(groups.toggle_names, pattern=f"^{callbacks.GROUP_NAMES}"))
 
     # Last of group 0: what no flow took (a stray text, an amount, a photo) still gets an
     # answer; a form's answers, the editor's value and /connect's key never reach it.

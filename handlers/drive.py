@@ -11,19 +11,17 @@ import contextlib
 import functools
 import logging
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import Message, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
 from bot import qr
-from bot.callbacks import DRIVE_NAMES
 from bot.cards import amount_line
 from bot.context import BotContext
 from bot.dgs.models import LinkDetails
 from bot.drive_card import drive_caption, drive_keyboard
 from bot.i18n import Translator
 from bot.store.drives import Drive
-from handlers.gates import is_chat_admin
 
 log = logging.getLogger(__name__)
 
@@ -95,29 +93,3 @@ async def progress(update: Update, context: BotContext) -> None:
             parts.append(drive_caption(details, drive, tr))
     text = "\n\n".join(parts) if parts else tr("drive-unavailable")
     await message.reply_text(text, parse_mode=ParseMode.HTML)
-
-
-def names_keyboard(group_chat_id: int, anonymous: bool, tr: Translator) -> InlineKeyboardMarkup:
-    label, flag = ("drive-show-names", 0) if anonymous else ("drive-hide-names", 1)
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(tr(label), callback_data=f"{DRIVE_NAMES}{group_chat_id}:{flag}")]]
-    )
-
-
-async def toggle_names(update: Update, context: BotContext) -> None:
-    """The drive owner's switch (in private): the group sees givers' names, or totals only.
-    Re-authorised on every press: only an admin of that group may flip it."""
-    query = update.callback_query
-    user = update.effective_user
-    if query is None or user is None:
-        return
-    group_text, _, flag = (query.data or "").removeprefix(DRIVE_NAMES).partition(":")
-    group_chat_id = int(group_text)
-    tr = context.tr
-    if not await is_chat_admin(context, group_chat_id, user.id, fresh=True):
-        await query.answer(tr("group-admins-only"), show_alert=True)
-        return
-    anonymous = flag == "1"
-    await context.services.groups.set_anonymous_totals(group_chat_id, anonymous)
-    await query.answer(tr("drive-names-hidden" if anonymous else "drive-names-shown"))
-    await query.edit_message_reply_markup(names_keyboard(group_chat_id, anonymous, tr))

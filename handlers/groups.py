@@ -1,4 +1,5 @@
-"""The bot in group chats: joining and leaving, a group's language, supergroup migration.
+"""The bot in group chats: joining and leaving, supergroup migration, and whether the group's
+payment lines name the payer.
 
 Privacy mode stays on: in groups the bot sees commands, button presses and replies to its
 own messages, nothing else.
@@ -8,11 +9,20 @@ from __future__ import annotations
 
 import logging
 
-from telegram import ChatMember, ChatMemberUpdated, Update
+from telegram import (
+    ChatMember,
+    ChatMemberUpdated,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Update,
+)
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 
+from bot.callbacks import GROUP_NAMES
 from bot.context import BotContext
+from bot.i18n import Translator
+from handlers.gates import is_chat_admin
 
 log = logging.getLogger(__name__)
 
@@ -68,3 +78,30 @@ async def migrated(update: Update, context: BotContext) -> None:
     old_id, new_id = message.chat.id, message.migrate_to_chat_id
     await context.services.groups.migrate(context.application, old_id, new_id)
     log.info("group %s is now supergroup %s", old_id, new_id)
+
+
+def names_keyboard(group_chat_id: int, anonymous: bool, tr: Translator) -> InlineKeyboardMarkup:
+    label, flag = ("drive-show-names", 0) if anonymous else ("drive-hide-names", 1)
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(tr(label), callback_data=f"{GROUP_NAMES}{group_chat_id}:{flag}")]]
+    )
+
+
+async def toggle_names(update: Update, context: BotContext) -> None:
+    """The switch an admin gets in private after posting a plain link in a group: the group's
+    payment lines name the payer, or show amounts only. Re-authorised on every press: only an
+    admin of that group may flip it."""
+    query = update.callback_query
+    user = update.effective_user
+    if query is None or user is None:
+        return
+    group_text, _, flag = (query.data or "").removeprefix(GROUP_NAMES).partition(":")
+    group_chat_id = int(group_text)
+    tr = context.tr
+    if not await is_chat_admin(context, group_chat_id, user.id, fresh=True):
+        await query.answer(tr("group-admins-only"), show_alert=True)
+        return
+    anonymous = flag == "1"
+    await context.services.groups.set_anonymous_totals(group_chat_id, anonymous)
+    await query.answer(tr("drive-names-hidden" if anonymous else "drive-names-shown"))
+    await query.edit_message_reply_markup(names_keyboard(group_chat_id, anonymous, tr))

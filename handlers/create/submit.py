@@ -21,8 +21,9 @@ from handlers.common import provider_refusal_text, require_api_key
 from handlers.create.form import Form, form_step
 from handlers.create.prompts import error_text, form_summary_lines, show
 from handlers.create.states import END, FAILED, FIELD_STEPS, SLUG, SUMMARY
-from handlers.drive import names_keyboard, post_drive_card
+from handlers.drive import post_drive_card
 from handlers.gates import is_chat_admin
+from handlers.groups import names_keyboard
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,9 @@ async def _hand_over(update: Update, context: BotContext, form: Form, link: Link
         if posted:
             assert form.group_chat_id is not None
             keyboard = None
-            if form.drive:
+            if not form.drive:
+                # Payment lines of a plain link name the payer: the admin may hide them. A
+                # drive's card and milestones never name anyone, so it gets no switch.
                 group = await context.services.groups.get(form.group_chat_id)
                 anonymous = bool(group and group.anonymous_totals)
                 keyboard = names_keyboard(form.group_chat_id, anonymous, tr)

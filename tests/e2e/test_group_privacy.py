@@ -286,24 +286,25 @@ async def test_a_kicked_admin_cannot_confirm_an_archive(world: World, market: Ma
 
 
 async def test_a_demoted_admin_cannot_hide_names(world: World, market: Market) -> None:
-    grace = market.grace
-    offer = await market.say(grace, "/drive")
+    paul = market.paul
+    offer = await market.say(paul, "/new")
     (url,) = [b["url"] for row in offer.buttons for b in row if "url" in b]
-    await world.say(grace, f"/start {url.split('?start=')[1]}")
-    await world.tg.send_text(grace, "Toiture")
-    currency = await world.tg.wait_for_message(grace.id, lambda m: "devise" in m.content)
-    await world.tg.press(grace, currency, text="RWF")
-    await world.tg.wait_for_message(grace.id, lambda m: "objectif" in m.content)
-    await world.tg.send_text(grace, "100000")
-    await world.tg.wait_for_message(grace.id, lambda m: "suggérés" in m.content)
-    await world.tg.send_text(grace, "5000")
-    summary = await world.tg.wait_for_message(grace.id, lambda m: "Vérifiez" in m.content)
-    await world.tg.press(grace, summary, text="✅ Créer le lien")
+    kind = await world.say(paul, f"/start {url.split('?start=')[1]}")
+    mark = world.tg.mark()
+    await world.tg.press(paul, kind, text="Fixed amount")
+    await world.tg.wait_for_message(paul.id, since=mark)
+    await world.tg.send_text(paul, "Harvest offering")
+    currency = await world.tg.wait_for_message(paul.id, lambda m: "currency" in m.content)
+    await world.tg.press(paul, currency, text="RWF")
+    await world.tg.wait_for_message(paul.id, lambda m: "How much" in m.content)
+    await world.tg.send_text(paul, "2000")
+    summary = await world.tg.wait_for_message(paul.id, lambda m: "Check your link" in m.content)
+    await world.tg.press(paul, summary, text="✅ Create link")
     switch = await world.tg.wait_for_message(
-        grace.id, lambda m: any(b.startswith("dn:") for b in _datas(m))
+        paul.id, lambda m: any(b.startswith("dn:") for b in _datas(m))
     )
-    market.demote(grace)
-    query_id = await world.tg.press(grace, switch, callback_data=_datas(switch)[0])
+    market.demote(paul)
+    query_id = await world.tg.press(paul, switch, callback_data=_datas(switch)[0])
     assert "admins" in await refused(world, query_id)
     group = await world.services.repo.get_group(GROUP_ID)
     assert group is not None and not group.anonymous_totals

@@ -319,22 +319,69 @@ async def test_group_lines_that_wait_together_are_one_message(
     assert [m for m in world.tg.sent_to(GROUP_ID) if m.revision > mark] == [line]
 
 
-async def test_only_an_admin_can_hide_names(world: World, parish: Parish) -> None:
+async def test_only_an_admin_hides_payers_names_and_the_group_then_sees_none(
+    world: World, parish: Parish
+) -> None:
     await parish.join()
-    await start_drive(world, parish)
-    switch = await world.tg.wait_for_message(parish.grace.id, lambda m: bool(m.buttons))
-    data = switch.buttons[0][0]["callback_data"]
-    await world.tg.press(parish.mary, switch, callback_data=data)
+    card, switch = await group_link_by_form(world, parish)
+    link_id = str(card.buttons[-1][0]["callback_data"]).removeprefix("lk:")
+    ((hide,),) = switch.buttons
+    assert hide["text"] == "🙈 Hide payers' names"
+    await world.tg.press(parish.mary, switch, callback_data=hide["callback_data"])
     refused = await world.tg.wait_for_request(
         "answerCallbackQuery", lambda r: r.params.get("show_alert") is True
     )
     assert "admins" in refused.params["text"]
     group = await world.services.repo.get_group(GROUP_ID)
     assert group is not None and not group.anonymous_totals
-    await world.tg.press(parish.grace, switch, callback_data=data)
+    await world.tg.press(parish.paul, switch, callback_data=hide["callback_data"])
 
     async def hidden() -> bool:
         row = await world.services.repo.get_group(GROUP_ID)
         return row is not None and row.anonymous_totals
 
     await eventually(hidden)
+    # The switch now offers the way back, and the group's next line names nobody.
+    switched = await world.tg.wait_for_message(
+        parish.paul.id, lambda m: m.message_id == switch.message_id
+    )
+    assert [[b["text"] for b in row] for row in switched.buttons] == [["👤 Show payers' names"]]
+    assert switched.message_id == switch.message_id
+    key = f"sk_test_tg_{parish.paul.id}"
+    await world.sandbox.add_charge(key, link_id, 2000, payer_name="Aline")
+    line = await world.tg.wait_for_message(
+        GROUP_ID, lambda m: "Harvest offering" in m.content and m.photo is None
+    )
+    assert "Aline" not in line.content and "2" in line.content
+
+
+async def test_a_drive_offers_no_names_switch(world: World, parish: Parish) -> None:
+    """A drive's card and milestones never name a giver: a switch there would change nothing."""
+    await parish.join()
+    await start_drive(world, parish)
+    done = await world.tg.wait_for_message(
+        parish.grace.id, lambda m: "groupe" in m.content and "✅" in m.content
+    )
+    assert not done.buttons
+
+
+async def group_link_by_form(world: World, parish: Parish) -> tuple[FakeMessage, FakeMessage]:
+    """Paul makes a plain 2,000 link for the group through the private form: the card in the
+    group, and the private "posted" message (with the names switch)."""
+    offer = await parish.say(parish.paul, "/new")
+    (url,) = [b["url"] for row in offer.buttons for b in row if "url" in b]
+    paul = parish.paul
+    kind = await world.say(paul, f"/start {url.split('?start=')[1]}")
+    mark = world.tg.mark()
+    await world.tg.press(paul, kind, text="Fixed amount")
+    await world.tg.wait_for_message(paul.id, since=mark)
+    await world.tg.send_text(paul, "Harvest offering")
+    currency = await world.tg.wait_for_message(paul.id, lambda m: "currency" in m.content)
+    await world.tg.press(paul, currency, text="RWF")
+    await world.tg.wait_for_message(paul.id, lambda m: "How much" in m.content)
+    await world.tg.send_text(paul, "2000")
+    summary = await world.tg.wait_for_message(paul.id, lambda m: "Check your link" in m.content)
+    await world.tg.press(paul, summary, text="✅ Create link")
+    card = await world.tg.wait_for_message(GROUP_ID, lambda m: m.photo is not None)
+    posted = await world.tg.wait_for_message(paul.id, lambda m: "posted in the group" in m.content)
+    return card, posted

@@ -169,7 +169,7 @@ def test_the_scan_finds_the_buttons_of_every_screen() -> None:
         "edit-field-title",  # the editor
         "archive-yes",  # archive confirm
         "alert-button-mute",  # an alert
-        "drive-hide-names",  # a drive
+        "drive-hide-names",  # after a plain link is posted in a group
         "method-mobile_money",  # the methods' ticks (an f-string)
         "notify-level-all",  # /notifications
     }
