@@ -1,9 +1,11 @@
 """``paylinks-bot`` / ``python -m bot``: run the bot, the bot with the sandbox, or the sandbox.
 
-paylinks-bot                 the bot, long polling, against DGS_API_BASE_URL
+paylinks-bot                 the bot, long polling (a webhook if WEBHOOK_URL is set), against
+                             DGS_API_BASE_URL
 paylinks-bot --sandbox       the bot and the embedded sandbox provider, the bot pointed at it
 paylinks-bot sandbox         the sandbox provider alone
 paylinks-bot demo            everything on this machine, offline: a web chat at 127.0.0.1:8080
+paylinks-bot review-page rw  every message of a language on one HTML page, for its reviewers
 
 The sandbox and the demo are tools (``bot/devtools``): started here, never by ``bot/app.py``.
 """
@@ -19,7 +21,7 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
-from bot.config import Settings, SettingsError, load_settings
+from bot.config import LANGUAGES, Settings, SettingsError, load_settings
 from bot.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -65,17 +67,33 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "command",
         nargs="?",
-        choices=["run", "sandbox", "health", "demo"],
+        choices=["run", "sandbox", "health", "demo", "review-page"],
         default="run",
         help="run (default): the bot; sandbox: the sandbox provider alone; "
         "health: exit 0 when a running bot wrote its heartbeat recently; "
-        "demo: the bot, the sandbox and a local Telegram with a web chat, offline",
+        "demo: the bot, the sandbox and a local Telegram with a web chat, offline; "
+        "review-page LANGUAGE: every message of LANGUAGE on one HTML page, for reviewers",
+    )
+    parser.add_argument(
+        "language", nargs="?", choices=LANGUAGES, help="review-page: the language to show"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        help="review-page: the HTML file to write (default review-LANGUAGE.html)",
     )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "review-page":
+        if args.language is None:
+            parser.error(f"review-page needs a language: {', '.join(LANGUAGES)}")
+        return _review_page(args.language, args.output)
+    if args.language is not None or args.output is not None:
+        parser.error("a language and -o go with review-page only")
     try:
         settings = load_settings()
         if args.command == "health":
@@ -93,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.telegram_bot_token,
             settings.dgs_api_key,
             settings.bot_encryption_key,
+            settings.webhook_secret,
         )
         if secret is not None
     ]
@@ -129,7 +148,7 @@ async def _run_bot(settings: Settings, *, with_sandbox: bool, port: int) -> None
             await run_bot(settings, provider=_sandbox_for_bot(port), auto_connect=True)
         else:
             await run_bot(settings)
-    except (EncryptionKeyError, DataDirBusyError, DatabaseError) as exc:
+    except (EncryptionKeyError, DataDirBusyError, DatabaseError, SettingsError) as exc:
         # One line, whatever SQLite or a migration put in the message.
         raise _StartupError(" ".join(str(exc).split())) from None
     except OSError as exc:
@@ -192,6 +211,22 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     except DemoError as exc:
         print(f"paylinks-bot: {exc.text(catalogues.translator(language))}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _review_page(language: str, output: str | None) -> int:
+    """Needs no settings: a reviewer has no bot token, and none is read."""
+    from pathlib import Path
+
+    from bot.devtools.review_page import write_page
+
+    target = Path(output or f"review-{language}.html")
+    try:
+        write_page(language, target)
+    except OSError as exc:
+        print(f"paylinks-bot: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(f"Review page for {language}: {target.resolve()}", flush=True)
     return 0
 
 

@@ -31,7 +31,7 @@ from bot.notify import start_notifier
 from bot.services import Services, open_services
 from bot.store.datadir import hold_data_dir
 from bot.store.persistence import SQLitePersistence
-from bot.updates_request import UpdatesRequest
+from bot.updates_request import UpdatesRequest, note_key_paste
 from handlers.commands import publish_commands
 
 log = logging.getLogger(__name__)
@@ -65,14 +65,15 @@ def reply_limiter() -> AIORateLimiter:
 def build_application(settings: Settings, services: Services) -> PayLinksApp:
     """An Application wired to ``services``, with every handler registered."""
     from handlers import register  # handlers import bot; bot imports handlers only here
-    from handlers.connect import awaits_key
 
     updates_request = UpdatesRequest(read_timeout=POLL_TIMEOUT_SECONDS + 10)
 
     base_url = settings.telegram_api_base_url
+    builder = ApplicationBuilder()
+    if settings.webhook_url is not None:
+        builder = builder.updater(None)  # the webhook (bot/webhook.py) fills the update queue
     app: PayLinksApp = (
-        ApplicationBuilder()
-        .token(settings.token())
+        builder.token(settings.token())
         .base_url(base_url)
         .base_file_url(file_base_url(base_url))
         .context_types(CONTEXT_TYPES)
@@ -86,8 +87,34 @@ def build_application(settings: Settings, services: Services) -> PayLinksApp:
     app.bot_data.services = services
     register(app)
     # Texts sent while a key is awaited are secrets before PTB logs them (bot/updates_request).
-    updates_request.awaits_key = lambda user_id: awaits_key(app.user_data.get(user_id))
+    updates_request.awaits_key = _awaits_key(app)
     return app
+
+
+def _awaits_key(app: PayLinksApp) -> Callable[[int], bool]:
+    from handlers.connect import awaits_key
+
+    return lambda user_id: awaits_key(app.user_data.get(user_id))
+
+
+@contextlib.asynccontextmanager
+async def _receiving_updates(app: PayLinksApp, settings: Settings) -> AsyncIterator[None]:
+    """Long polling (the default), or the webhook when ``WEBHOOK_URL`` is set."""
+    if settings.webhook_url is not None:
+        from bot.webhook import serving_webhook  # Starlette and uvicorn load in this mode only
+
+        awaits = _awaits_key(app)
+        async with serving_webhook(app, settings, lambda u: note_key_paste(u, awaits)):
+            yield
+        return
+    # Pending updates are kept: messages sent while the bot was down get answered.
+    await app.updater.start_polling(  # type: ignore[union-attr]
+        timeout=POLL_TIMEOUT_SECONDS,
+        allowed_updates=Update.ALL_TYPES,
+        drop_pending_updates=False,
+    )
+    yield
+    await app.updater.stop()  # type: ignore[union-attr]
 
 
 @dataclass
@@ -125,7 +152,7 @@ async def run_bot(
     dgs_transport: httpx.AsyncBaseTransport | None = None,
     on_started: Callable[[PayLinksApp], Awaitable[None]] | None = None,
 ) -> None:
-    """Run the bot (long polling) until ``run.stop`` is set or SIGTERM/SIGINT arrives.
+    """Run the bot (long polling, or a webhook) until ``run.stop`` is set or SIGTERM/SIGINT.
 
     ``provider`` serves the provider the bot talks to (the CLI's ``--sandbox``) and points the
     bot at it; ``auto_connect`` gives every user a sandbox key of their own on first sight.
@@ -150,26 +177,20 @@ async def run_bot(
             start_notifier(app)  # payment alerts: the poller and the outbox sender
             await publish_commands(app.bot, services.catalogues, settings.bot_default_language)
             _schedule_heartbeat(app, settings)
-            # Pending updates are kept: messages sent while the bot was down get answered.
-            await app.updater.start_polling(  # type: ignore[union-attr]
-                timeout=POLL_TIMEOUT_SECONDS,
-                allowed_updates=Update.ALL_TYPES,
-                drop_pending_updates=False,
-            )
-            run.app = app
-            if on_started is not None:
-                await on_started(app)
-            run.started.set()
-            log.info("bot @%s is running", app.bot.username)
-            with _stop_on_signals(run.stop):
-                await run.stop.wait()
-            log.info("stopping: finishing the updates in hand")
-            # PTB waits for the jobs running now, then shuts APScheduler down, which cancels
-            # any job started in between (logged with a traceback; an outbox send cut short).
-            # Paused, the scheduler starts no more jobs; the running ones still finish.
-            assert app.job_queue is not None
-            app.job_queue.scheduler.pause()
-            await app.updater.stop()  # type: ignore[union-attr]
+            async with _receiving_updates(app, settings):
+                run.app = app
+                if on_started is not None:
+                    await on_started(app)
+                run.started.set()
+                log.info("bot @%s is running", app.bot.username)
+                with _stop_on_signals(run.stop):
+                    await run.stop.wait()
+                log.info("stopping: finishing the updates in hand")
+                # PTB waits for the jobs running now, then shuts APScheduler down, which
+                # cancels any job started in between (logged with a traceback; an outbox send
+                # cut short). Paused, the scheduler starts no more jobs; running ones finish.
+                assert app.job_queue is not None
+                app.job_queue.scheduler.pause()
             await app.stop()  # processes what was fetched, then writes persistence
 
 

@@ -1,8 +1,8 @@
-"""Run a small ASGI app (the sandbox, the test Bot API) inside the current event loop.
+"""Run a small ASGI app (the webhook, the sandbox, the local Bot API) inside the current loop.
 
 uvicorn's ``Server.serve`` is a coroutine, so the app shares the loop of whoever starts it: the
-bot under ``--sandbox``, or a test. Port 0 asks the OS for a free port; the real one is read back
-from the bound socket once the server is up.
+bot (its webhook, or the sandbox under ``--sandbox``), or a test. Port 0 asks the OS for a free
+port; the real one is read back from the bound socket once the server is up.
 """
 
 from __future__ import annotations

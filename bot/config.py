@@ -6,18 +6,33 @@ A missing or malformed variable stops the program with one line naming it; see
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from babel.numbers import list_currencies
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LANGUAGES: tuple[str, ...] = ("rw", "en", "fr", "sw")
 DEFAULT_TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_DGS_API_BASE_URL = "https://pay.digitalservicescenter.rw/generation/v2"
 DEFAULT_DGS_REQUESTS_PER_SECOND = 100.0
+TELEGRAM_API_HOST = "api.telegram.org"
+HEALTH_PATH = "/healthz"
+DEFAULT_WEBHOOK_PORT = 8000
+# What Telegram accepts as a webhook's secret_token.
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_WEBHOOK_SECRET_RULE = "1 to 256 characters of A-Z, a-z, 0-9, _ and -"  # noqa: S105
 
 NO_TOKEN_HELP = (
     "TELEGRAM_BOT_TOKEN is not set. Get a token from @BotFather in Telegram (/newbot), then run "  # noqa: S105
@@ -54,8 +69,29 @@ class Settings(BaseSettings):
     # cards offer **Open** for the local sandbox's payer pages. Telegram refuses those buttons,
     # so never set it for a bot that talks to Telegram.
     demo_mode: bool = False
+    # Webhook mode (bot/webhook.py): WEBHOOK_URL set, Telegram posts updates to it instead of
+    # the bot's long polling. Its path is the one the bot serves on WEBHOOK_LISTEN:PORT, behind
+    # the operator's TLS proxy. Declared after TELEGRAM_API_BASE_URL and each after the one it
+    # depends on: a validator sees only the fields declared before its own.
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = Field(default=None, validate_default=True)
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(
+        default=DEFAULT_WEBHOOK_PORT,
+        ge=1,
+        le=65535,
+        validation_alias=AliasChoices("webhook_port", "port"),
+    )
+    webhook_max_connections: int = Field(default=40, ge=1, le=100)  # Telegram's range
 
-    @field_validator("telegram_bot_token", "dgs_api_key", "bot_encryption_key", mode="before")
+    @field_validator(
+        "telegram_bot_token",
+        "dgs_api_key",
+        "bot_encryption_key",
+        "webhook_url",
+        "webhook_secret",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -96,6 +132,46 @@ class Settings(BaseSettings):
             return value
         return value.strip().upper() if value.strip().upper() in _LOG_LEVELS else value.lower()
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be the public https:// URL Telegram posts updates to")
+        bot_api = urlsplit(info.data.get("telegram_api_base_url", DEFAULT_TELEGRAM_API_BASE_URL))
+        # Telegram's own server posts to https only; a self-hosted Bot API server (Telegram's
+        # "local Bot API") also to http, which is how the tests and a private network run it.
+        if parts.scheme != "https" and bot_api.hostname == TELEGRAM_API_HOST:
+            raise ValueError("must be an https:// URL: Telegram posts updates over https only")
+        if (parts.path or "/") == HEALTH_PATH:
+            raise ValueError(f"must not end in {HEALTH_PATH}, which serves the health check")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None:
+            if info.data.get("webhook_url"):
+                raise ValueError(f"is required with WEBHOOK_URL: {_WEBHOOK_SECRET_RULE}")
+            return None
+        if not _WEBHOOK_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError(f"must be {_WEBHOOK_SECRET_RULE}")
+        return value
+
+    @field_validator("webhook_port", mode="before")
+    @classmethod
+    def _port_in_webhook_mode(cls, value: Any, info: ValidationInfo) -> Any:
+        # PORT is a common variable (a PaaS sets it for whatever runs there): long polling
+        # listens on nothing, so it neither reads PORT nor fails on it.
+        return value if info.data.get("webhook_url") else DEFAULT_WEBHOOK_PORT
+
+    @property
+    def webhook_path(self) -> str:
+        """The path the webhook is served at: WEBHOOK_URL's, as the proxy passes it on."""
+        return urlsplit(self.webhook_url or "").path or "/"
+
     @property
     def database_path(self) -> Path:
         return self.bot_data_dir / "paylinks.sqlite3"
@@ -135,5 +211,9 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         error = exc.errors()[0]
         variable = str(error["loc"][0]).upper() if error["loc"] else "configuration"
+        if variable == "WEBHOOK_PORT":
+            variable = "WEBHOOK_PORT (or PORT)"
         reason = str(error["msg"]).removeprefix("Value error, ")
+        if reason.startswith("is required"):
+            raise SettingsError(f"{variable} {reason}") from None
         raise SettingsError(f"{variable} is malformed: {reason}") from None

@@ -32,19 +32,24 @@ class UpdatesRequest(HTTPXRequest):
         updates = data.get("result")
         if isinstance(updates, list):
             for update in updates:
-                self._note(update)
+                note_key_paste(update, self.awaits_key, self.registry)
         return data
 
-    def _note(self, update: object) -> None:
-        if not isinstance(update, dict):
-            return
-        message = update.get("message") or update.get("edited_message")
-        if not isinstance(message, dict):
-            return
-        chat, sender = message.get("chat") or {}, message.get("from") or {}
-        text = message.get("text") or message.get("caption")
-        if chat.get("type") != "private" or not isinstance(text, str):
-            return
-        user_id = sender.get("id")
-        if isinstance(user_id, int) and self.awaits_key(user_id):
-            self.registry.add_text(text)
+
+def note_key_paste(
+    update: object, awaits_key: Callable[[int], bool], registry: SecretRegistry = SECRETS
+) -> None:
+    """Register the text of ``update`` (a Bot API dict) if it may be a pasted key. The webhook
+    (bot/webhook.py) calls it too, before the update reaches PTB's queue and its log line."""
+    if not isinstance(update, dict):
+        return
+    message = update.get("message") or update.get("edited_message")
+    if not isinstance(message, dict):
+        return
+    chat, sender = message.get("chat") or {}, message.get("from") or {}
+    text = message.get("text") or message.get("caption")
+    if chat.get("type") != "private" or not isinstance(text, str):
+        return
+    user_id = sender.get("id")
+    if isinstance(user_id, int) and awaits_key(user_id):
+        registry.add_text(text)

@@ -8,6 +8,7 @@ sandbox for ``--sandbox``, ``sandbox`` and ``demo`` and hands the bot its URL.
 - ``sandbox/``: the DGS Payment Links API, its payer page and test controls;
 - ``botapi/``: a local Telegram Bot API (the demo's Telegram, the tests' fake);
 - ``demo/``: ``paylinks-bot demo``, all of it and a web chat, offline;
-- ``asgi_server.py``: serves those ASGI apps in the caller's event loop;
 - ``accept_language.py``: the browser's language, for the payer page and the web chat.
+
+Their ASGI apps are served by ``bot/asgi_server.py``, which the bot's webhook uses too.
 """

@@ -3,7 +3,8 @@
 ``LocalBotApi`` (``server``) serves the Bot API methods the bot uses over real HTTP and lets its
 owner play the people on the other side. Its roles, over one ``state``: ``methods`` and
 ``messages`` (the Bot API), ``people`` (the simulated people), ``inspection`` (what a test reads
-back, the faults it injects). ``builders`` holds the Bot API JSON builders, ``html`` Telegram's
+back, the faults it injects), ``webhook`` (setWebhook and the posting of updates while one is
+set). ``builders`` holds the Bot API JSON builders, ``html`` Telegram's
 HTML parse mode, ``model`` the stored users, chats and messages, ``params`` the request decoding.
 """
 

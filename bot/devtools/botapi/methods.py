@@ -1,5 +1,6 @@
 """The Bot API over HTTP: the endpoint the bot calls, its method table, and the methods that
-do not write messages (getMe, getUpdates, commands, chats and members, pins, files)."""
+do not write messages (getMe, getUpdates, commands, chats and members, pins, files); the
+webhook methods are in ``webhook.py``."""
 
 from __future__ import annotations
 
@@ -36,11 +37,12 @@ from bot.devtools.botapi.model import (
     fault_error,
 )
 from bot.devtools.botapi.params import int_param, read_params
+from bot.devtools.botapi.webhook import GET_UPDATES_CONFLICT, WebhookMethods
 
 _Handler = Callable[[JSON, dict[str, UploadedFile]], Any]
 
 
-class BotApiMethods(MessageMethods):
+class BotApiMethods(MessageMethods, WebhookMethods):
     """Every Bot API method the bot uses, answered as Telegram would."""
 
     @functools.cached_property
@@ -118,13 +120,9 @@ class BotApiMethods(MessageMethods):
         handlers: dict[str, _Handler] = {
             "getMe": self._get_me,
             "getUpdates": self._get_updates,
-            "deleteWebhook": lambda p, f: True,
-            "setWebhook": lambda p, f: True,
-            "getWebhookInfo": lambda p, f: {
-                "url": "",
-                "has_custom_certificate": False,
-                "pending_update_count": len(self._updates),
-            },
+            "deleteWebhook": self._delete_webhook,
+            "setWebhook": self._set_webhook,
+            "getWebhookInfo": self._get_webhook_info,
             "setMyCommands": self._set_my_commands,
             "getMyCommands": self._get_my_commands,
             "deleteMyCommands": self._delete_my_commands,
@@ -161,6 +159,8 @@ class BotApiMethods(MessageMethods):
         )
 
     async def _get_updates(self, params: JSON, files: dict[str, UploadedFile]) -> list[JSON]:
+        if self.webhook is not None:
+            raise ApiError(409, GET_UPDATES_CONFLICT)
         offset = int(params.get("offset") or 0)
         limit = min(max(int(params.get("limit") or 100), 1), 100)
         timeout = float(params.get("timeout") or 0)

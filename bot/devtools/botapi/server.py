@@ -15,7 +15,7 @@ Its three roles are three modules over one state (``state.py``): the Bot API met
 
 from __future__ import annotations
 
-from bot.devtools.asgi_server import BackgroundServer, StartStop
+from bot.asgi_server import BackgroundServer, StartStop
 from bot.devtools.botapi.inspection import Inspection
 from bot.devtools.botapi.methods import BotApiMethods
 from bot.devtools.botapi.people import People
@@ -44,6 +44,7 @@ class LocalBotApi(BotApiMethods, People, Inspection, StartStop):
         # Long polls and delayed (Timeout) answers end now instead of holding up the shutdown.
         self._closing.set()
         self._notify()
+        await self._stop_delivery()
         if self._server is not None:
             await self._server.stop()
             self._server = None

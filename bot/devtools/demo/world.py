@@ -30,8 +30,8 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.app import BotRun, run_bot
+from bot.asgi_server import BackgroundServer, StartStop
 from bot.config import Settings, load_settings
-from bot.devtools.asgi_server import BackgroundServer, StartStop
 from bot.devtools.botapi import BOT_ID, ChatGroup, ChatUser, LocalBotApi
 from bot.devtools.sandbox.app import SandboxApp, create_app
 from bot.devtools.sandbox.protocol import API_PREFIX

@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bot.devtools.asgi_server import BackgroundServer, StartStop
+from bot.asgi_server import BackgroundServer, StartStop
 from bot.devtools.sandbox.app import SandboxApp, create_app
 from bot.devtools.sandbox.protocol import API_PREFIX, ControlError
 from bot.devtools.sandbox.state import REMOVED, SandboxState
