@@ -7,6 +7,7 @@ own messages, nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from telegram import (
@@ -17,7 +18,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 
 from bot.callbacks import GROUP_NAMES
 from bot.context import BotContext
@@ -80,6 +81,12 @@ async def migrated(update: Update, context: BotContext) -> None:
     log.info("group %s is now supergroup %s", old_id, new_id)
 
 
+def posted_text(anonymous: bool, tr: Translator) -> str:
+    """The private "posted in the group" message, with what the group reads of its payers."""
+    names = tr("drive-names-hidden" if anonymous else "drive-names-shown")
+    return f"{tr('group-posted')}\n{names}"
+
+
 def names_keyboard(group_chat_id: int, anonymous: bool, tr: Translator) -> InlineKeyboardMarkup:
     label, flag = ("drive-show-names", 0) if anonymous else ("drive-hide-names", 1)
     return InlineKeyboardMarkup(
@@ -104,4 +111,7 @@ async def toggle_names(update: Update, context: BotContext) -> None:
     anonymous = flag == "1"
     await context.services.groups.set_anonymous_totals(group_chat_id, anonymous)
     await query.answer(tr("drive-names-hidden" if anonymous else "drive-names-shown"))
-    await query.edit_message_reply_markup(names_keyboard(group_chat_id, anonymous, tr))
+    with contextlib.suppress(BadRequest):  # pressed twice: the message already says so
+        await query.edit_message_text(
+            posted_text(anonymous, tr), reply_markup=names_keyboard(group_chat_id, anonymous, tr)
+        )

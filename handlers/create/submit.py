@@ -23,7 +23,7 @@ from handlers.create.prompts import error_text, form_summary_lines, show
 from handlers.create.states import END, FAILED, FIELD_STEPS, SLUG, SUMMARY
 from handlers.drive import post_drive_card
 from handlers.gates import is_chat_admin
-from handlers.groups import names_keyboard
+from handlers.groups import names_keyboard, posted_text
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +104,17 @@ async def _hand_over(update: Update, context: BotContext, form: Form, link: Link
     try:
         if posted:
             assert form.group_chat_id is not None
-            keyboard = None
-            if not form.drive:
-                # Payment lines of a plain link name the payer: the admin may hide them. A
-                # drive's card and milestones never name anyone, so it gets no switch.
+            if form.drive:  # a drive's card and milestones never name anyone: no switch
+                await context.bot.send_message(chat.id, tr("group-posted"))
+            else:
+                # Payment lines of a plain link name the payer: the admin may hide them.
                 group = await context.services.groups.get(form.group_chat_id)
                 anonymous = bool(group and group.anonymous_totals)
-                keyboard = names_keyboard(form.group_chat_id, anonymous, tr)
-            await context.bot.send_message(chat.id, tr("group-posted"), reply_markup=keyboard)
+                await context.bot.send_message(
+                    chat.id,
+                    posted_text(anonymous, tr),
+                    reply_markup=names_keyboard(form.group_chat_id, anonymous, tr),
+                )
         elif await send_link_card(context, chat.id, link) is not None:
             await context.bot.send_message(chat.id, tr("form-created"))
     except Exception:

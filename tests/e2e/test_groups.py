@@ -326,7 +326,8 @@ async def test_only_an_admin_hides_payers_names_and_the_group_then_sees_none(
     card, switch = await group_link_by_form(world, parish)
     link_id = str(card.buttons[-1][0]["callback_data"]).removeprefix("lk:")
     ((hide,),) = switch.buttons
-    assert hide["text"] == "🙈 Hide payers' names"
+    assert hide["text"] == "🙈 Hide names"
+    assert "The group sees payers' names" in switch.content
     await world.tg.press(parish.mary, switch, callback_data=hide["callback_data"])
     refused = await world.tg.wait_for_request(
         "answerCallbackQuery", lambda r: r.params.get("show_alert") is True
@@ -345,7 +346,8 @@ async def test_only_an_admin_hides_payers_names_and_the_group_then_sees_none(
     switched = await world.tg.wait_for_message(
         parish.paul.id, lambda m: m.message_id == switch.message_id
     )
-    assert [[b["text"] for b in row] for row in switched.buttons] == [["👤 Show payers' names"]]
+    assert [[b["text"] for b in row] for row in switched.buttons] == [["👤 Show names"]]
+    assert "amounts only" in switched.content and "posted in the group" in switched.content
     assert switched.message_id == switch.message_id
     key = f"sk_test_tg_{parish.paul.id}"
     await world.sandbox.add_charge(key, link_id, 2000, payer_name="Aline")

@@ -12,7 +12,7 @@ async def test_start_greets_by_name_and_offers_buttons(world: World) -> None:
     alice = world.user(111, "Alice")
     reply = await world.say(alice, "/start")
     assert "Alice" in reply.text
-    assert "sandbox" in reply.text  # the world auto-connects users to the sandbox
+    assert "Test mode" in reply.text  # the world auto-connects users to the sandbox
     assert reply.button_texts[:1] == ["➕ New link"]
 
 
