@@ -18,11 +18,13 @@ RUN pip install . \
 
 USER paylinks
 VOLUME ["/data"]
+# 8000: the webhook (WEBHOOK_URL set; PORT, WEBHOOK_LISTEN=0.0.0.0; compose.yaml);
 # 8765: the sandbox (--sandbox); 8080: the demo's web chat
 # (docker run --rm -p 8080:8080 --no-healthcheck paylinks-bot demo --host 0.0.0.0 --allow-remote)
-EXPOSE 8765 8080
+EXPOSE 8000 8765 8080
 
-# Healthy while the bot's event loop keeps touching its heartbeat file (every 30 s).
+# Healthy while the bot's event loop keeps touching its heartbeat file (every 30 s), in long
+# polling and webhook mode alike; a proxy in front of webhook replicas asks GET /healthz.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["paylinks-bot", "health"]
 

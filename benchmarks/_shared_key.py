@@ -70,6 +70,10 @@ async def measure_shared(
                 "BENCH_VARIANT": "",
             }
             env.pop("DGS_REQUESTS_PER_SECOND", None)
+            if args.profile is not None:
+                args.profile.mkdir(parents=True, exist_ok=True)
+                slug = "".join(ch if ch.isalnum() else "-" for ch in label.lower())
+                env["BENCH_PROFILE"] = str(args.profile / f"shared-{serve}-{slug}.prof")
             argv = [str(load.SCRIPT), "--serve", serve]
             async with ChildBot(argv, env, workdir / "bot.log", cwd=workdir) as child:
 

@@ -40,7 +40,20 @@ class Accounts:
         return f"{SANDBOX_KEY_PREFIX}{user_id}"
 
     async def api_key_for(self, user_id: int) -> str | None:
-        """The key to act with for this user, or None when they must ``/connect``."""
+        """The key to act with for this user, or None when they must ``/connect``.
+
+        A cashier (``bot/staff.py``) acts with their shop's key, whatever key of their own
+        they have; none when the owner has no key now, or another one than the cashier
+        joined (the owner invites them again)."""
+        shop = await self._repo.shop_of(user_id)
+        if shop is not None:
+            key = await self._own_key_for(shop.owner_user_id)
+            if key is None or self._repo.key_fingerprint(key) != shop.shop_fingerprint:
+                return None
+            return key
+        return await self._own_key_for(user_id)
+
+    async def _own_key_for(self, user_id: int) -> str | None:
         if self.sandbox:
             credential = await self._repo.get_credential(user_id)
             if credential is None:

@@ -38,6 +38,23 @@ ARCHIVE_CONFIRM = _prefix("dy:", "archive: confirmed")
 CHART = _prefix("dg:", "the link's chart")
 CHARGES_CSV = _prefix("dv:", "the link's charges as CSV")
 EXPORT = _prefix("dx:", "every link as CSV")
+# Issue 17 (handlers/print_receipt.py): the poster from a link's card or QR card, and a
+# payment's receipt from its alert: rc:<link id>:<the charge id, cut to fit 64 bytes>.
+POSTER = _prefix("dp:", "the link's printable A5 poster (PDF)")
+RECEIPT = _prefix("rc:", "a payment's receipt (picture) for the vendor to forward")
+
+# Issue 17, points 2 and 3: saved items (handlers/items.py), it:<owner id>:<action>[:<item id>],
+# and the till (handlers/till.py), tl:<owner id>:<action>[:<item id>]; the owner id lets the
+# handler refuse anybody else's press before anything is read.
+ITEMS = _prefix("it:", "saved items: make an item's link, add, edit, remove")
+TILL = _prefix("tl:", "the till: next customer, an item's amount")
+
+# Issue 17, points 4 and 5 (handlers/reminders.py): an unpaid invoice's reminder from its
+# card, rm:<link id>[:<1d | 3d | exp | off>]; the daily totals' time and switch,
+# dt:<menu | auto | on | off | minute of the day>.
+REMIND = _prefix("rm:", "remind me if this invoice is still unpaid")
+DAILY = _prefix("dt:", "the daily totals: time, on, off")
+DAILY_MENU = f"{DAILY}menu"
 
 # The editor (handlers/edit.py).
 EDIT_FIELD = _prefix("df:", "edit one field")
@@ -59,6 +76,9 @@ HELP = _prefix("start:help", "the help text")
 # The fallback's offer (handlers/fallback.py): ot:<offer id>, "Payer chooses" on
 # "Make a link for RWF 5,000?".
 OFFER = _prefix("ot:", "make the offered link, the payer choosing the amount")
+
+# Staff (handlers/staff.py): staff:<action>[:<cashier id>[:<arg>]], the owner's own shop.
+STAFF = _prefix("staff:", "/staff: invite, the owner's alerts of a cashier, remove")
 
 # Settings and keys.
 LANGUAGE = _prefix("lang:", "choose a language")

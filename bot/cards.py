@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from urllib.parse import quote
 
 from bot.dates import format_relative, format_when
 from bot.dgs.models import ALL_PAYMENT_TYPES, KIGALI, Link
@@ -15,6 +16,8 @@ from bot.i18n import Markup, Translator, escape
 from bot.money import format_amount
 
 TELEGRAM_CAPTION_LIMIT = 1024
+# A wa.me link stays well under the ~2,000 characters browsers and Telegram's URL buttons take.
+WHATSAPP_TITLE_CHARS = 100
 
 
 def amount_line(link: Link, tr: Translator) -> str:
@@ -86,6 +89,20 @@ def qr_caption(link: Link, tr: Translator, now: datetime | None = None) -> str:
         short_title = escape(link.title[:80] + "…")
         caption = "\n".join([f"<b>{short_title}</b>", *lines[1:]])[:TELEGRAM_CAPTION_LIMIT]
     return caption
+
+
+def whatsapp_text(link: Link, tr: Translator) -> str:
+    """What the vendor sends on WhatsApp (plain text, their language): title, amount, URL."""
+    title = " ".join(link.title.split())
+    if len(title) > WHATSAPP_TITLE_CHARS:
+        title = title[: WHATSAPP_TITLE_CHARS - 1].rstrip() + "…"
+    return tr.plain("share-whatsapp-text", title=title, amount=amount_line(link, tr), url=link.url)
+
+
+def whatsapp_url(link: Link, tr: Translator) -> str:
+    """WhatsApp's share link (``https://wa.me/?text=…``): it opens WhatsApp with the text ready
+    and lets the vendor pick the chat. Every character is percent-encoded (UTF-8)."""
+    return f"https://wa.me/?text={quote(whatsapp_text(link, tr), safe='')}"
 
 
 def html(text: str) -> Markup:

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     dgs_api_key: SecretStr | None = None
     dgs_allowed_users: Annotated[frozenset[int], NoDecode] = frozenset()
     bot_data_dir: Path = Path("./data")
+    # DATABASE_URL (bot/store/engine.py): unset or sqlite:///path is SQLite (by default the
+    # file in BOT_DATA_DIR); postgresql://user:password@host/db is PostgreSQL. Secret: it may
+    # hold a password.
+    database_url: SecretStr | None = None
     bot_encryption_key: SecretStr | None = None
     poll_interval_seconds: float = Field(default=60.0, gt=0)
     bot_default_language: Literal["rw", "en", "fr", "sw"] = "en"
@@ -117,6 +121,19 @@ class Settings(BaseSettings):
                 raise ValueError("must be comma-separated Telegram user ids") from None
         return value
 
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, value: Any) -> Any:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not isinstance(text, str):
+            return value
+        text = text.strip()
+        if not text:
+            return None
+        if not text.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("must be sqlite:///path or postgresql://user:password@host/db")
+        return text
+
     @field_validator("bot_default_currency")
     @classmethod
     def _iso_currency(cls, value: str) -> str:
@@ -175,6 +192,22 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.bot_data_dir / "paylinks.sqlite3"
+
+    @property
+    def database_target(self) -> str | Path:
+        """What ``open_database`` opens: DATABASE_URL, else the SQLite file in the data dir."""
+        if self.database_url is None:
+            return self.database_path
+        return self.database_url.get_secret_value()
+
+    @property
+    def replicated(self) -> bool:
+        """Replica mode (``bot/replicas.py``): the webhook on PostgreSQL. No switch of its own:
+        only there can several processes serve one bot (long polling allows one getUpdates
+        caller; SQLite one process per data folder), and there the mode is always safe."""
+        return self.webhook_url is not None and str(self.database_target).startswith(
+            ("postgresql://", "postgres://")
+        )
 
     def token(self) -> str:
         """The bot token, or ``SettingsError`` with how to get one."""

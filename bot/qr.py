@@ -2,19 +2,29 @@
 then "Scan to pay" and the URL printed for typing by hand (when it fits in two lines).
 
 Rendering is CPU work (QR encoding in pure Python, text drawing), so the bot calls
-``render_qr_card_async``, which runs it in a worker thread and caches the PNG by content.
+``render_qr_card_async``, which runs it in a worker process and caches the PNG by content.
+A worker thread would keep the loop free but not the GIL: while it renders, every socket send
+on the loop waits for it, and a burst of cards slows every reply.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import hashlib
 import io
 import json
+import multiprocessing
+import os
 import threading
 import unicodedata
 from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 
 import qrcode
 import qrcode.constants
@@ -24,7 +34,7 @@ from PIL import Image, ImageDraw
 from bot.drawing import Font, font
 
 # Bump when the picture changes for the same inputs, so cached Telegram file_ids are dropped.
-RENDER_VERSION = 2
+RENDER_VERSION = 3
 DEFAULT_SIZE_HINT = 900
 MAX_SIDE = 1000
 QUIET_ZONE = 4  # modules; the QR spec's minimum
@@ -33,6 +43,7 @@ MIN_MODULE = 4  # px: only for very long URLs that would not fit otherwise
 TITLE_LINES = 2
 URL_LINES = 2  # a longer URL is not one anybody would type
 CACHE_SIZE = 128
+RENDER_WORKERS = 2  # a burst of cards renders on both cores of a small machine
 
 # Q first (a quarter of the code may be damaged or covered); M when Q would not fit.
 _EC_LEVELS = (
@@ -41,9 +52,13 @@ _EC_LEVELS = (
 )
 
 _ELLIPSIS = "…"
+# The card is drawn in sixteen greys, as palette indices (0 black … 15 white): PNG then
+# stores four bits a pixel, and encodes in two thirds of the time of an 8-bit grey PNG (the
+# code is black and white; only text edges are grey, and sixteen steps smooth them enough).
 _INK = 0
-_CAPTION_INK = 34
-_PAPER = 255
+_CAPTION_INK = 2
+_PAPER = 15
+_GREYS = bytes(level * 17 for level in range(16) for _ in "RGB")
 
 
 def _one_line(text: str) -> str:
@@ -138,9 +153,13 @@ def _matrix(url: str, ec: int) -> list[list[bool]] | None:
     return matrix
 
 
+@functools.lru_cache(maxsize=32)
 def _layout(url: str, size_hint: int) -> _Layout:
     """The largest module size that keeps the card within ``size_hint`` (height), but not
-    under 8 px unless needed to stay within 1000 px, and never under 4 px."""
+    under 8 px unless needed to stay within 1000 px, and never under 4 px.
+
+    Cached: a card needs it twice (the code, then the small print's width), and encoding the
+    QR code (eight masks tried) is most of what a card costs."""
     target = min(max(size_hint, 200), MAX_SIDE)
     for name, ec in _EC_LEVELS:
         matrix = _matrix(url, ec)
@@ -172,17 +191,24 @@ def render_count() -> int:
     return _render_counter
 
 
-def url_lines(url: str, font: Font, width: int) -> list[str]:
+def url_lines(url: str, font: Font, width: int, max_lines: int = URL_LINES) -> list[str]:
     """The URL cut anywhere into lines of ``width`` (a URL has no spaces to wrap at); none
-    when it needs more than ``URL_LINES``: nobody types that, the code is for it."""
+    when it needs more than ``max_lines``: nobody types that, the code is for it."""
     lines: list[str] = []
     rest = url
     while rest:
-        if len(lines) == URL_LINES:
+        if len(lines) == max_lines:
             return []
-        cut = len(rest)
-        while cut > 1 and font.getlength(rest[:cut]) > width:
-            cut -= 1
+        # The longest prefix that fits (at least one character): a prefix is never narrower
+        # than a shorter one, so halving finds it in a few measures, not one per character.
+        low, high = 1, len(rest)
+        while low < high:
+            mid = (low + high + 1) // 2
+            if font.getlength(rest[:mid]) <= width:
+                low = mid
+            else:
+                high = mid - 1
+        cut = low
         lines.append(rest[:cut])
         rest = rest[cut:]
     return lines
@@ -216,11 +242,14 @@ def render_qr_card(
     global _render_counter
     # One render at a time: FreeType faces are shared and not thread-safe.
     with _render_lock:
-        png = _render(
-            url, _one_line(title), _one_line(amount_line), size_hint, _one_line(scan_text)
-        )
+        png = _render_card(url, title, amount_line, size_hint, scan_text)
         _render_counter += 1
     return png
+
+
+def _render_card(url: str, title: str, amount_line: str, size_hint: int, scan_text: str) -> bytes:
+    # What a render worker runs: module-level and plain arguments, so it pickles.
+    return _render(url, _one_line(title), _one_line(amount_line), size_hint, _one_line(scan_text))
 
 
 def _render(url: str, title: str, amount_line: str, size_hint: int, scan_text: str) -> bytes:
@@ -258,8 +287,10 @@ def _render(url: str, title: str, amount_line: str, size_hint: int, scan_text: s
         for line in small:
             draw.text((width / 2, y), line, font=small_font, fill=_CAPTION_INK, anchor="ma")
             y += _line_height(layout.small_size)
+    card.putpalette(_GREYS)  # the levels drawn become palette indices, in place
     out = io.BytesIO()
-    card.save(out, format="PNG")
+    # Level 1: half the time of the default for 2 KB more; Telegram re-encodes it anyway.
+    card.save(out, format="PNG", compress_level=1)
     return out.getvalue()
 
 
@@ -281,6 +312,105 @@ def card_content_hash(
 
 _cache: OrderedDict[str, bytes] = OrderedDict()
 _in_flight: dict[str, asyncio.Future[bytes]] = {}
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_lifeline: Connection | None = None  # the render workers' lifeline: see _renderer
+
+
+def _renderer() -> ProcessPoolExecutor:
+    """The render workers, started with the first card. Forkserver, not fork: forking a
+    process that runs threads (the database's) can copy a lock held mid-use. Each worker is
+    forked from a small server that has already imported this module. As with any
+    multiprocessing start method but fork, the main module must be safe to import (its work
+    behind ``if __name__ == "__main__"``): a worker imports it again."""
+    global _pool, _lifeline
+    with _pool_lock:
+        if _pool is not None:
+            return _pool
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        # A worker blocks on its task queue, whose both ends it holds: were this process
+        # killed (SIGKILL, out of memory), it would wait forever, and keep the fork server
+        # alive too. Each worker watches a pipe only this process writes to instead.
+        watched, _lifeline = context.Pipe(duplex=False)
+        _pool = ProcessPoolExecutor(
+            RENDER_WORKERS, mp_context=context, initializer=_start_worker, initargs=(watched,)
+        )
+        for _ in range(RENDER_WORKERS):
+            # Every worker starts now, with the first card, rather than one in the middle of
+            # the next burst (a start imports the bot's main module again, as multiprocessing
+            # does, and loads the fonts).
+            _pool.submit(_ready)
+        return _pool
+
+
+_WARM_URL = "https://pay.digitalservicescenter.rw/generation/pay/a-typical-link-of-a-vendor"
+
+
+def _start_worker(lifeline: Connection) -> None:
+    """In a new worker: exit when the bot's end of ``lifeline`` closes, then draw a typical
+    card once, so its fonts and code paths are loaded before the first card someone waits
+    for."""
+    threading.Thread(target=_exit_with_the_bot, args=(lifeline,), daemon=True).start()
+    _render_card(_WARM_URL, "Tomatoes", "RWF 1,000", DEFAULT_SIZE_HINT, "Scan to pay")
+
+
+def _exit_with_the_bot(lifeline: Connection) -> None:
+    with contextlib.suppress(EOFError, OSError):
+        lifeline.recv_bytes()  # nothing is ever sent: this returns when the bot is gone
+    os._exit(0)
+
+
+def _ready() -> None:
+    """Nothing: submitted once a worker, to start them all."""
+
+
+def stop_renderer() -> None:
+    """Stop the render workers; a card asked for later starts them again. Blocks until they
+    exit (at most one render): call it from a thread when a loop is running."""
+    global _pool, _lifeline
+    with _pool_lock:
+        pool, _pool = _pool, None
+        lifeline, _lifeline = _lifeline, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if lifeline is not None:
+        lifeline.close()
+
+
+async def in_render_worker(draw: Callable[..., bytes], *args: object) -> bytes:
+    """``draw(*args)`` in a render worker process: the loop, and this process's GIL, stay free
+    meanwhile. ``draw`` and its arguments must pickle (a module-level function, plain data)."""
+    try:
+        return await _in_worker(draw, *args)
+    except BrokenProcessPool:
+        # A worker died (killed, out of memory): its pool is dropped, so this picture and the
+        # next ones get fresh workers instead of every later one failing.
+        return await _in_worker(draw, *args)
+
+
+async def _in_worker(draw: Callable[..., bytes], *args: object) -> bytes:
+    global _pool
+    # Starting the workers waits for them (the first time, for the server they are forked
+    # from to import this module): in a thread, so the loop keeps answering meanwhile.
+    pool = _pool if _pool is not None else await asyncio.to_thread(_renderer)
+    try:
+        return await asyncio.get_running_loop().run_in_executor(pool, draw, *args)
+    except BrokenProcessPool:
+        with _pool_lock:
+            if _pool is pool:
+                _pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+
+
+async def _render_elsewhere(
+    url: str, title: str, amount_line: str, size_hint: int, scan_text: str
+) -> bytes:
+    global _render_counter
+    png = await in_render_worker(_render_card, url, title, amount_line, size_hint, scan_text)
+    _render_counter += 1  # counted here: a worker's own counter is not this process's
+    return png
 
 
 def clear_cache() -> None:
@@ -303,7 +433,7 @@ async def render_qr_card_async(
     size_hint: int = DEFAULT_SIZE_HINT,
     scan_text: str = "",
 ) -> bytes:
-    """``render_qr_card`` in a worker thread, cached by content: a card is rendered once,
+    """``render_qr_card`` in a worker process, cached by content: a card is rendered once,
     even when several updates ask for it at the same time."""
     key = card_content_hash(url, title, amount_line, size_hint=size_hint, scan_text=scan_text)
     cached = _cache.get(key)
@@ -314,9 +444,7 @@ async def render_qr_card_async(
     pending = _in_flight.get(key)
     if pending is None or pending.get_loop() is not loop:
         pending = loop.create_task(
-            asyncio.to_thread(
-                render_qr_card, url, title, amount_line, size_hint=size_hint, scan_text=scan_text
-            )
+            _render_elsewhere(url, title, amount_line, size_hint, scan_text)
         )
         _in_flight[key] = pending
 
@@ -329,3 +457,22 @@ async def render_qr_card_async(
         pending.add_done_callback(_done)
     # A caller that gives up does not cancel the render others may be waiting for.
     return await asyncio.shield(pending)
+
+
+# Shared with the printed poster (bot/poster.py, issue 17): the same code and the same text
+# fitting, drawn at print size.
+def code_matrix(url: str) -> list[list[bool]]:
+    """The QR code of ``url`` with its quiet zone (EC level Q, or M when Q cannot hold it)."""
+    for _name, ec in _EC_LEVELS:
+        matrix = _matrix(url, ec)
+        if matrix is not None:
+            return matrix
+    raise ValueError("URL too long for a QR code")
+
+
+one_line = _one_line
+fit_line = _fit
+wrap_lines = _wrap
+# FreeType faces are shared (bot/drawing.py caches them) and not thread-safe: every picture
+# drawn with them holds this lock (a render worker runs one picture at a time anyway).
+render_lock = _render_lock

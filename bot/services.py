@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -9,16 +10,20 @@ from dataclasses import dataclass
 
 import httpx
 
+from bot import qr
 from bot.accounts import Accounts
 from bot.config import Settings
 from bot.dashboard import LinkLister
 from bot.dgs.client import DGSClient
 from bot.groups import GroupDirectory
 from bot.i18n import Catalogues
+from bot.items import ItemService
 from bot.linkfinder import LinkFinder
 from bot.linkservice import LinkService
-from bot.store.db import Database
+from bot.reminders import Reminders
+from bot.staff import Staff
 from bot.store.drives import DriveRepo
+from bot.store.engine import Database, open_database
 from bot.store.repo import Repo
 from bot.store.secrets import KeyVault, load_or_create_key
 from bot.users import UserDirectory
@@ -40,6 +45,9 @@ class Services:
     lister: LinkLister
     drives: DriveRepo
     finder: LinkFinder
+    staff: Staff  # issue 17: cashiers, their invites, what each role may do
+    items: ItemService  # issue 17: saved items and the till
+    reminders: Reminders  # issue 17: invoice reminders, the daily totals' setting
     sandbox_mode: bool = False
 
 
@@ -58,7 +66,7 @@ async def open_services(
         settings.bot_encryption_key.get_secret_value() if settings.bot_encryption_key else None,
     )
     vault = KeyVault(key)
-    db = await Database.open(settings.database_path)
+    db = await open_database(settings.database_target)
     links: LinkService | None = None
     try:
         repo = Repo(db, vault)
@@ -84,12 +92,17 @@ async def open_services(
                 users=UserDirectory(repo, settings),
                 links=links,
                 groups=GroupDirectory(repo),
-                lister=LinkLister(dgs, repo, links),
+                lister=(lister := LinkLister(dgs, repo, links)),
                 drives=DriveRepo(db),
                 finder=LinkFinder(dgs, repo, accounts, links),
+                items=ItemService(repo, links),
+                reminders=Reminders(repo),
+                staff=Staff(repo, accounts, lister),
                 sandbox_mode=sandbox_mode,
             )
     finally:
+        # The QR cards' render workers (bot/qr.py) end with the bot, not at interpreter exit.
+        await asyncio.to_thread(qr.stop_renderer)
         if links is not None:
             # Links still unrecorded get one last try while the database is open.
             await links.close()

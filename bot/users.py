@@ -8,7 +8,7 @@ from typing import Any
 from bot.bounded import LRUDict
 from bot.config import Settings
 from bot.i18n import match_language
-from bot.store.group_commit import group_commit
+from bot.store.arrivals import UserRows
 from bot.store.models import NotifyLevel, User
 from bot.store.repo import Repo
 
@@ -23,25 +23,28 @@ class UserDirectory:
         self._repo = repo
         self._settings = settings
         self._known: LRUDict[int, User] = LRUDict(max_size)
+        self._rows = UserRows(repo)
 
     async def seen(self, user_id: int) -> User:
-        """The user's row, created (or re-activated after a block) on first sight.
+        """The user's row; a newcomer's (or one back after blocking the bot) is written.
 
         A known, active user costs no write: a read when they are not in memory, else
-        nothing. A new or returning one is written in the database's next group commit,
-        shared with the other updates of the moment, and is on disk when this returns (the
-        update's handler may write rows that refer to it).
+        nothing, and the reads of users whose updates arrive together are one. A newcomer's
+        row goes into the database's next group commit without holding up the answer: the
+        update's turn waits for it at its end (``settle``), and rows that refer to a user
+        insert it first (``bot/store/arrivals.py``).
         """
         user = self._known.get(user_id)
         if user is None:
-            user = await self._repo.get_user(user_id)
+            user = await self._rows.get(user_id)
         if user is None or not user.active:
-            repo = self._repo
-            user = await group_commit(repo.db).run(
-                lambda conn: repo.upsert_user_seen(user_id, conn=conn)
-            )
+            user = self._rows.arrive(user_id, user)
         self._known[user_id] = user
         return user
+
+    async def settle(self, user_id: int) -> None:
+        """Return once the user's row, if one is being written, is on disk."""
+        await self._rows.settle(user_id)
 
     def language_of(self, user: User | None, telegram_code: str | None) -> str:
         """Their choice, else Telegram's ``language_code`` when it is ours, else the default."""

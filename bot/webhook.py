@@ -19,7 +19,7 @@ import contextlib
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -41,15 +41,22 @@ log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 
 
+# Replica mode (bot/replicas.py): keeps an update in the database's inbox instead of the queue.
+Inbox = Callable[[dict[str, Any], Update], Awaitable[bool]]
+
+
 def webhook_app(
     app: Application[Any, Any, Any, Any, Any, Any],
     settings: Settings,
     note: Callable[[object], None],
+    inbox: Inbox | None = None,
 ) -> Starlette:
     """The ASGI app: ``POST <WEBHOOK_URL's path>`` for updates, ``GET /healthz``.
 
     ``note`` sees each update's JSON before PTB does (PTB logs every update it takes from the
-    queue at DEBUG): a key pasted after /connect is registered as a secret first.
+    queue at DEBUG): a key pasted after /connect is registered as a secret first. With
+    ``inbox`` (replicas) the update is kept there, once per ``update_id``, for whichever
+    replica is free; it is answered 200 once it is stored.
     """
     assert settings.webhook_secret is not None  # the settings require it with WEBHOOK_URL
     # Starlette decodes header values as latin-1; compared as bytes, in constant time.
@@ -71,7 +78,10 @@ def webhook_app(
             update = Update.de_json(data, app.bot)
         except Exception:  # noqa: BLE001 - PTB raises what the malformed field leads to
             return _bad_request("not an update")
-        await app.update_queue.put(update)
+        if inbox is not None:
+            await inbox(data, update)  # a repeat of an update already kept is dropped
+        else:
+            await app.update_queue.put(update)
         return Response(status_code=200)
 
     async def healthz(request: Request) -> Response:
@@ -113,11 +123,14 @@ async def serving_webhook(
     app: Application[Any, Any, Any, Any, Any, Any],
     settings: Settings,
     note: Callable[[object], None],
+    inbox: Inbox | None = None,
 ) -> AsyncIterator[None]:
     """Serve the endpoint, then set the webhook (Telegram's first post finds it listening);
     on leaving, stop accepting updates. The application must be running already."""
     server = BackgroundServer(
-        webhook_app(app, settings, note), host=settings.webhook_listen, port=settings.webhook_port
+        webhook_app(app, settings, note, inbox),
+        host=settings.webhook_listen,
+        port=settings.webhook_port,
     )
     async with server:
         await set_webhook(app, settings)

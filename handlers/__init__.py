@@ -32,6 +32,7 @@ from handlers import (
     groups,
     language,
     settings,
+    staff,
     start,
 )
 
@@ -59,6 +60,10 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     app.add_handler(create.create_conversation())
     app.add_handler(create.closed_form_handler())
 
+    # Staff (issue 17): the invite's deep link (/start staff_…, before the plain /start),
+    # /staff and its buttons; what a cashier may not do is stopped in gates.track_user.
+    staff.register(app)
+
     # Welcome and help.
     app.add_handler(CommandHandler("start", start.start))
     app.add_handler(CommandHandler("help", start.help_command))
@@ -73,13 +78,29 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     app.add_handler(CallbackQueryHandler(settings.choose_level, pattern=settings.CHOOSE_PATTERN))
 
     # Dashboard: /links, the link card, edit, archive, share, export.
-    from handlers import archive, edit, export, links, share
+    from handlers import archive, edit, export, links, print_receipt, share
 
     edit.register(app)  # before the list and card: its conversation owns the Edit buttons
     links.register(app)
     archive.register(app)
     export.register(app)
     share.register(app)
+    # Issue 17: Print (a link's A5 poster, from its card or QR card) and Receipt (under a
+    # payment alert); both through the dashboard's one gate (handlers/press.py).
+    print_receipt.register(app)
+    # Issue 17: an unpaid invoice's reminder (its card) and the daily totals' setting.
+    from handlers import reminders
+
+    reminders.register(app)
+
+    # Issue 17, points 2 and 3: /items (saved items, one tap makes a link) and /till (a typed
+    # amount or a tapped item answers with a large QR, marked paid in place). One conversation
+    # for both, so a typed text has one meaning at a time; after the create form and the
+    # editor (their answers come first) and before the fallback (which would offer an amount
+    # as a link). Private chats only.
+    from handlers import till
+
+    app.add_handler(till.shop_conversation())
 
     # Groups: joining and leaving, supergroup migration, /progress of the group's drives, and
     # the admin's switch that hides payers' names in the group's payment lines.

@@ -9,7 +9,7 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
 from bot import callbacks, qr
-from bot.cards import amount_line, qr_caption
+from bot.cards import amount_line, qr_caption, whatsapp_url
 from bot.context import BotContext
 from bot.dgs.models import Link
 from bot.i18n import Translator
@@ -18,19 +18,33 @@ from bot.urls import url_button_allowed
 log = logging.getLogger(__name__)
 
 
+def share_row(link: Link, tr: Translator, query: str) -> list[InlineKeyboardButton]:
+    """Telegram's **Share** (inline mode, ``query``) and, beside it, **WhatsApp** (issue 17),
+    when the link has an address to send."""
+    row = [
+        InlineKeyboardButton(tr("button-share"), switch_inline_query=query),
+        InlineKeyboardButton(tr("card-whatsapp"), url=whatsapp_url(link, tr)),
+    ]
+    return row if link.url else row[:1]
+
+
 def qr_card_keyboard(
     link: Link, tr: Translator, *, demo_mode: bool = False
 ) -> InlineKeyboardMarkup:
-    """**Open** (when the URL is one the Bot API accepts), **Share**, **Details**."""
+    """**Open** (when the URL is one the Bot API accepts) and **Print**; **Share** and
+    **WhatsApp**; **Details** (last: the create flow's tests and the demo find the link there)."""
     first_row = []
     if url_button_allowed(link.url, demo_mode=demo_mode):
         first_row.append(InlineKeyboardButton(tr("button-open"), url=link.url))
     first_row.append(
-        InlineKeyboardButton(tr("button-share"), switch_inline_query=link.slug or link.title)
+        InlineKeyboardButton(
+            tr("card-print"), callback_data=callbacks.data(callbacks.POSTER, link.id)
+        )
     )
     return InlineKeyboardMarkup(
         [
             first_row,
+            share_row(link, tr, link.slug or link.title),
             [
                 InlineKeyboardButton(
                     tr("button-details"),

@@ -20,6 +20,9 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("connect", "cmd-connect"),
     ("notifications", "cmd-notifications"),
     ("export", "cmd-export"),  # the menu lists what /help lists
+    ("items", "cmd-items"),  # issue 17: saved items
+    ("till", "cmd-till"),  # issue 17: the till
+    ("staff", "cmd-staff"),
     ("language", "cmd-language"),
     ("help", "cmd-help"),
     ("cancel", "cmd-cancel"),

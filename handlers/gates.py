@@ -2,7 +2,8 @@
 
 - ``track_user`` runs first for every update: records the user (re-activating one who had
   blocked the bot) and picks the language this update is answered in.
-- ``owned_link`` is asked by every button that acts on a link: is the presser allowed?
+- ``owned_link`` is asked by every button that acts on a link: is the presser allowed? (A
+  cashier: only the links they made, only while they are one; ``bot/staff.py``.)
 - ``admins_only`` wraps, at registration, every command and button that changes something in
   a group: only the group's administrators pass; anonymous admins are asked to act as
   themselves.
@@ -26,10 +27,12 @@ from telegram.error import BadRequest, TelegramError
 from bot.context import BotContext
 from bot.store.models import Group, StoredLink
 from bot.users import remember_telegram_language
+from handlers.staff import cashier_gate
 
 
 async def track_user(update: object, context: BotContext) -> None:
-    """Remember the sender and choose this update's language; never stops the update."""
+    """Remember the sender and choose this update's language; stops only what a cashier may
+    not do (``handlers/staff.cashier_gate``)."""
     if not isinstance(update, Update):
         return
     user = update.effective_user
@@ -45,6 +48,9 @@ async def track_user(update: object, context: BotContext) -> None:
         group = await _known_group(context, chat.id, chat.title or "", user.id if user else None)
         if group.language:
             context.language = group.language
+    # What no cashier may do (archive, export, connect, settings, invite) stops here, in the
+    # cashier's language; the rest of the update's handlers never see it.
+    await cashier_gate(update, context)
 
 
 async def _known_group(
@@ -64,15 +70,20 @@ async def persist_now(update: object, context: BotContext) -> None:
     PTB marks an update's user and chat for writing only after its last handler group, so
     this one marks them itself: what the update changed is on disk before its turn is over.
     Only data that changed is written, in a transaction shared with the other updates that
-    finish meanwhile (bot/store/persistence.py, bot/store/group_commit.py).
+    finish meanwhile (bot/store/persistence.py, bot/store/group_commit.py); the sender's
+    row, when this update made it, goes in the same one.
     """
     app = context.application
+    user = None
     if isinstance(update, Update):
         chat, user = update.effective_chat, update.effective_user
         app.mark_data_for_update_persistence(
             chat_ids=chat.id if chat else None, user_ids=user.id if user else None
         )
     await app.update_persistence()
+    if user is not None:
+        # A newcomer's row (track_user) is written beside their data, not before the answer.
+        await context.services.users.settle(user.id)
 
 
 # --- who may press a link's buttons ----------------------------------------------------------
@@ -92,15 +103,20 @@ async def owned_link(
     if user is None:
         return None
     finder = context.services.finder
+    staff = context.services.staff
     stored = await finder.stored(link_id) if link_id else None
-    if stored is None:
+    if stored is None and await staff.shop_of(user.id) is None:
+        # Never for a cashier: a link the bot has not recorded is the owner's, not theirs.
         stored = await finder.learn(user.id, link_id)
-        if stored is None:
-            await _refuse(query, context.tr("card-expired"))
-            return None
+    if stored is None:
+        await _refuse(query, context.tr("card-expired"))
+        return None
     if await may_act_on(context, user.id, stored, fresh=fresh):
         return stored
-    await _refuse(query, context.tr(refusal_for(stored)))
+    removed = (
+        await staff.standing(user.id, stored) is False and await staff.shop_of(user.id) is None
+    )
+    await _refuse(query, context.tr("staff-removed-press" if removed else refusal_for(stored)))
     return None
 
 
@@ -116,7 +132,11 @@ async def may_act_on(
     """The owner (unless the link is on the operator's key and they left DGS_ALLOWED_USERS);
     anyone holding the key the link belongs to (the operator's shared key: they reach the link
     through /links anyway); or an administrator of the link's group (asked afresh when
-    ``fresh``: the caller is about to change the link)."""
+    ``fresh``: the caller is about to change the link). A cashier, on a link of their shop's
+    key: only the ones they made, only while they are one (``bot/staff.py``)."""
+    standing = await context.services.staff.standing(user_id, stored)
+    if standing is not None:
+        return standing
     accounts = context.services.accounts
     if stored.owner_user_id == user_id and not accounts.lost_operator_key(
         user_id, stored.api_key_fingerprint

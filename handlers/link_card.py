@@ -28,8 +28,10 @@ from bot.dashboard import card_text
 from bot.dgs.models import LinkDetails, LinkStatus
 from bot.i18n import Translator
 from bot.linkservice import reopen_step
+from bot.reminders import is_invoice
 from bot.store.models import StoredLink
 from bot.telegram_text import MESSAGE_LIMIT, shorten
+from handlers.cards import share_row
 from handlers.press import Press, View, data
 from handlers.private_reply import in_group, send_privately
 
@@ -119,19 +121,20 @@ def card_keyboard(
     if link.status == LinkStatus.ARCHIVED:
         return InlineKeyboardMarkup([[duplicate], [back]])
     v = view.code
+    # Issue 17: rows by what they are for, two a row: look and change; show it to a payer
+    # (the QR code, the printed poster); send it (Telegram, WhatsApp); the numbers.
     rows = [
         [
             InlineKeyboardButton(
                 tr("card-refresh"), callback_data=data(callbacks.LINK_CARD, link.id, v)
             ),
-            InlineKeyboardButton(tr("card-qr"), callback_data=data(QR, link.id)),
-        ],
-        [
-            InlineKeyboardButton(
-                tr("button-share"), switch_inline_query=link.slug or link.title[:64]
-            ),
             InlineKeyboardButton(tr("card-edit"), callback_data=data(EDIT, link.id, v)),
         ],
+        [
+            InlineKeyboardButton(tr("card-qr"), callback_data=data(QR, link.id)),
+            InlineKeyboardButton(tr("card-print"), callback_data=data(callbacks.POSTER, link.id)),
+        ],
+        share_row(link, tr, link.slug or link.title[:64]),
         [
             InlineKeyboardButton(tr("card-chart"), callback_data=data(CHART, link.id)),
             InlineKeyboardButton(tr("card-csv"), callback_data=data(CHARGES_CSV, link.id)),
@@ -159,6 +162,11 @@ def card_keyboard(
             tr("card-mute"), callback_data=data(callbacks.MUTE, link.id, v, "1")
         )
     )
+    if is_invoice(link):  # issue 17: an unpaid invoice can remind its vendor
+        remind = InlineKeyboardButton(
+            tr("card-remind"), callback_data=data(callbacks.REMIND, link.id)
+        )
+        rows.append([remind])
     rows.append([mute, duplicate])
     rows.append(
         [InlineKeyboardButton(tr("card-archive"), callback_data=data(ARCHIVE, link.id, v)), back]

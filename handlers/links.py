@@ -135,7 +135,8 @@ async def links_command(update: Update, context: BotContext) -> None:
         return
     tr = context.tr
     try:
-        links = await context.services.lister.links(api_key, user_id=user.id, fresh=True)
+        # A cashier's list holds the links they made (bot/staff.py).
+        links = await context.services.staff.links_for(api_key, user.id, fresh=True)
     except DGSError as error:
         if query is not None:
             await tell_trouble(query, context, error)
@@ -162,7 +163,7 @@ async def list_page(update: Update, context: BotContext) -> None:
         await answer(press.query, context.tr("card-expired"), alert=True)
         return
     try:
-        links = await context.services.lister.links(press.api_key, user_id=press.user_id)
+        links = await context.services.staff.links_for(press.api_key, press.user_id)
     except DGSError as error:
         await tell_trouble(press.query, context, error)
         return

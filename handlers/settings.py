@@ -12,12 +12,16 @@ from telegram.ext import CommandHandler, filters
 from bot.callbacks import NOTIFY
 from bot.context import BotContext
 from bot.i18n import Translator
+from bot.store.daily import DailySetting
 from bot.store.models import NotifyLevel
+from handlers.reminders import daily_button
 
 CHOOSE_PATTERN = f"^{NOTIFY}({'|'.join(level.value for level in NotifyLevel)})$"
 
 
-def _prompt(tr: Translator, current: NotifyLevel) -> tuple[str, InlineKeyboardMarkup]:
+def _prompt(
+    tr: Translator, current: NotifyLevel, daily: DailySetting
+) -> tuple[str, InlineKeyboardMarkup]:
     rows = [
         [
             InlineKeyboardButton(
@@ -27,6 +31,7 @@ def _prompt(tr: Translator, current: NotifyLevel) -> tuple[str, InlineKeyboardMa
         ]
         for level in NotifyLevel
     ]
+    rows.append([daily_button(tr, daily)])  # issue 17: the daily totals' time and switch
     text = tr("notify-prompt", level=tr(f"notify-level-{current.value}"))
     return text, InlineKeyboardMarkup(rows)
 
@@ -38,7 +43,8 @@ async def notifications(update: Update, context: BotContext) -> None:
     if message is None or user is None:
         return
     row = await context.services.users.seen(user.id)
-    text, keyboard = _prompt(context.tr, row.notify_level)
+    daily = await context.services.reminders.daily(user.id)
+    text, keyboard = _prompt(context.tr, row.notify_level, daily)
     await message.reply_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
 
 
@@ -56,7 +62,8 @@ async def choose_level(update: Update, context: BotContext) -> None:
         await services.users.set_notify_level(user.id, level)
     await query.answer(tr("notify-saved", level=tr(f"notify-level-{level.value}")))
     if level is not current:
-        text, keyboard = _prompt(tr, level)
+        daily = await services.reminders.daily(user.id)
+        text, keyboard = _prompt(tr, level, daily)
         await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
 
 

@@ -23,6 +23,9 @@ from tests.fakes.telegram import FakeMessage, FakeTelegram, FakeUser
 
 TEST_TOKEN = "123456789:TEST-token-for-the-fake-bot-api-xxxxxxxx"
 
+# database_url / postgres_server: the store's tests on SQLite and on PostgreSQL.
+pytest_plugins = ("tests.engines",)
+
 
 @pytest.fixture(autouse=True)
 def _no_real_network(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -40,6 +40,7 @@ from bot.dates import format_relative, format_when
 from bot.dgs.models import KIGALI
 from bot.i18n import LANGUAGE_NAMES, SOURCE_LANGUAGE, Catalogues, Markup, Translator, locales_dir
 from bot.money import MAX_AMOUNT, babel_locale, describe_separators, format_amount
+from bot.notify.digest import format_day
 
 PLURAL_COUNTS: tuple[int, ...] = (0, 1, 2, 1_000_000)
 KEY_STRINGS_HEADING = "## The 30 strings that matter most"
@@ -154,6 +155,7 @@ def sample_values(tr: Translator, now: datetime = SAMPLE_NOW) -> dict[str, Any]:
     return {
         "name": "Aline",
         "actor": "Jean",
+        "owner": "Jean",  # issue 17: the shop owner a cashier works for
         "title": "Samosa & chai",
         "group": "Ikimina cya Kimironko",
         "amount": money(5000),
@@ -184,10 +186,15 @@ def sample_values(tr: Translator, now: datetime = SAMPLE_NOW) -> dict[str, Any]:
         "id": "ch_8Kq2Lm4N",
         "slug": "samosa-kimironko",
         "url": "https://pay.dgs.example/p/samosa-kimironko",
+        "reference": "25a5643d-31de-490d-808d-82af72fdd097",  # a charge id (receipts)
         "host": "192.168.1.20",
         "port": 8080,
         "key": "order",
         "when": format_when(expiry, lang),
+        # Issue 17's daily totals: the day told, the time chosen, the mode now.
+        "day": format_day("2026-12-04", lang),
+        "hour": "20:00",
+        "mode": Markup(tr("daily-mode-auto")),
         "relative": format_relative(expiry, now, lang),
         "status": Markup(status_label("active", tr)),
         "level": Markup(tr("notify-level-payments")),
@@ -200,6 +207,10 @@ def sample_values(tr: Translator, now: datetime = SAMPLE_NOW) -> dict[str, Any]:
         "sign": ",",
         "problem": Markup(tr("draft-title-empty")),
         "value": "Samosa & chai",
+        # Issue 17, points 2 and 3: saved items and the till.
+        "limit": 50,
+        "item": f"Samosa · {money(500)}",
+        "time": format_when(expiry, lang),
     }
 
 

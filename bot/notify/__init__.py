@@ -14,6 +14,7 @@ start, then repeats (``_every``); each returns at once when its previous run is 
 from __future__ import annotations
 
 import logging
+import uuid
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -21,9 +22,11 @@ from typing import Any
 from telegram.ext import Application, CallbackContext, JobQueue
 
 from bot.dgs.pacing import mark_background
+from bot.notify.daily import CHECK_EVERY_SECONDS, DailyJobs
 from bot.notify.drives import DriveRefresher
 from bot.notify.poller import Poller, PollerConfig
 from bot.notify.sender import Sender, SenderConfig
+from bot.notify.tills import TILL_CHECK_SECONDS, TillMarker
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,7 @@ _NOTIFIERS: weakref.WeakValueDictionary[int, Notifier] = weakref.WeakValueDictio
 class Notifier:
     """The poller and the sender of one running Application, and their jobs."""
 
-    def __init__(self, app: AnyApp) -> None:
+    def __init__(self, app: AnyApp, *, clock: Callable[[], float] | None = None) -> None:
         services = app.bot_data.services
         if services is None:
             raise RuntimeError("the services must be open before the notifier starts")
@@ -56,7 +59,16 @@ class Notifier:
         )
         self.sender = Sender(app, services, SenderConfig())
         self.drives = DriveRefresher(app, services)
+        self.tills = TillMarker(app, services)  # issue 17: the till's message marked paid
+        # Issue 17: invoice reminders and daily totals (``clock``: tests set the day's time).
+        if clock is not None:
+            services.reminders.clock = clock
+        self.daily = DailyJobs(services)
         self.started = False
+        # Issue 16: among replicas (webhook on PostgreSQL, bot/replicas.py) this process's
+        # name; the sweep and the prune run on one replica per round.
+        self.replicated = services.settings.replicated
+        self.replica = uuid.uuid4().hex[:12]
 
     @property
     def job_queue(self) -> JobQueue[Any]:
@@ -74,7 +86,7 @@ class Notifier:
     async def _start_job(self, context: AnyContext) -> None:
         # Rows in flight belong to a process that died mid-send: send them again (at most
         # one repeat per chat, never a loss). This must come before the first claim.
-        recovered = await self._services.repo.recover_in_flight()
+        recovered = await self._services.repo.recover_in_flight(replicated=self.replicated)
         if recovered:
             log.info(
                 "outbox: %d message(s) left in flight by the last run will be sent", recovered
@@ -85,6 +97,8 @@ class Notifier:
         self._every(self._poll_job, tick, "notify:poll")
         self._every(self._relist_job, config.sweep_every, "notify:sweep")
         self._every(self._drives_job, min(tick, DRIVE_CHECK_SECONDS), "notify:drives")
+        self._every(self._daily_job, min(tick * 5, CHECK_EVERY_SECONDS), "notify:daily")
+        self._every(self._tills_job, min(tick, TILL_CHECK_SECONDS), "notify:tills")
         self.job_queue.run_repeating(
             self._prune_job, interval=PRUNE_EVERY_SECONDS, first=60, name="notify:prune"
         )
@@ -141,19 +155,41 @@ class Notifier:
     async def _drives_job(self, context: AnyContext) -> None:
         await self.drives.refresh()
 
+    async def _tills_job(self, context: AnyContext) -> None:
+        await self.tills.refresh()
+
+    async def _daily_job(self, context: AnyContext) -> None:
+        if await self.daily.run():
+            self.kick_sender()
+
     async def _relist_job(self, context: AnyContext) -> None:
+        if not await self._once("sweep", self.poller.config.sweep_every):
+            return
         mark_background()  # polls and lists go after the calls people wait for
         await self.poller.relist(self.running)
 
+    async def _once(self, job: str, every: float) -> bool:
+        """Whether this process runs a once-only job this round: always alone; among
+        replicas, the first whose timer fires ``every`` s after the last start does."""
+        if not self.replicated:
+            return True
+        return await self._services.repo.take_job(job, self.replica, every)
+
     async def _prune_job(self, context: AnyContext) -> None:
+        if not await self._once("prune", PRUNE_EVERY_SECONDS):
+            return
+        if self.replicated:  # handled updates: kept a day, so Telegram's repeat is dropped
+            await self._services.repo.prune_inbox(self.poller.clock() - PRUNE_EVERY_SECONDS)
+            await self._services.repo.prune_replicas(self.poller.clock() - PRUNE_EVERY_SECONDS)
         removed = await self._services.repo.prune_outbox(self.poller.clock() - OUTBOX_KEEP_SECONDS)
         if removed:
             log.info("outbox: pruned %d finished row(s)", removed)
 
 
-def start_notifier(app: AnyApp) -> None:
-    """Start payment alerts on a running Application (call right after ``app.start()``)."""
-    notifier = Notifier(app)
+def start_notifier(app: AnyApp, *, clock: Callable[[], float] | None = None) -> None:
+    """Start payment alerts on a running Application (call right after ``app.start()``);
+    ``clock``: the wall clock of the reminders and daily totals (tests set it)."""
+    notifier = Notifier(app, clock=clock)
     _NOTIFIERS[id(app)] = notifier
     notifier.start()
 

@@ -43,7 +43,9 @@ _STATUS_KEYS: Mapping[str, str] = {
 @dataclass(frozen=True, slots=True)
 class Button:
     text: str  # plain text, not HTML
-    data: str  # callback data
+    data: str  # callback data ("" for the two kinds below)
+    url: str | None = None  # a URL button (WhatsApp's share)
+    inline_query: str | None = None  # Telegram's Share: switch_inline_query
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,12 @@ def render_row(
         return render_group_payment(payload, tr)
     if kind == KIND_DRIVE_MILESTONE:
         return render_milestone(payload, tr)
+    # Issue 17's reminders and daily totals render in their own module, which builds on this
+    # one's Button and Rendered (hence imported here, when first needed).
+    from bot.notify.digest import DIGEST_KINDS, render_digest
+
+    if kind in DIGEST_KINDS:
+        return render_digest(kind, payload, tr)
     raise ValueError(f"unknown outbox kind {kind!r}")
 
 
@@ -203,10 +211,11 @@ def _buttons(
     else:
         card = Button(tr("alert-button-card"), callbacks.data(callbacks.LINK_CARD, link_id))
     statuses = {event.status for event in by_kind.get(EventKind.STATUS, [])}
+    receipts = _receipt_rows(alert, by_kind.get(EventKind.PAYMENT, []), tr)
     if not statuses:
         # Alerts of a link still taking payments can be silenced from right here.
         mute = Button(tr("alert-button-mute"), callbacks.data(callbacks.MUTE, link_id))
-        return ((card, mute),)
+        return ((card, mute), *receipts)
     actions: list[Button] = []
     if LinkStatus.EXPIRED in statuses:
         actions.append(
@@ -219,7 +228,48 @@ def _buttons(
     actions.append(
         Button(tr("alert-button-duplicate"), callbacks.data(callbacks.DUPLICATE, link_id))
     )
-    return ((card,), tuple(actions))
+    return ((card,), tuple(actions), *receipts)
+
+
+# At most this many Receipt buttons under one alert; the card lists every payment anyway.
+RECEIPTS_PER_ALERT = 3
+
+
+def receipt_data(link_id: str, charge_id: str) -> str:
+    """``rc:<link id>:<charge id>``, the charge id cut to fit Telegram's 64 bytes: the press
+    finds the charge among the link's by that start (a UUID's first 24 characters)."""
+    head = f"{callbacks.RECEIPT}{link_id}:"
+    room = 64 - len(head.encode())
+    return callbacks.data(
+        callbacks.RECEIPT, f"{link_id}:{charge_id.encode()[:room].decode(errors='ignore')}"
+    )
+
+
+def _receipt_rows(
+    alert: Alert, payments: Sequence[Event], tr: Translator
+) -> tuple[tuple[Button, ...], ...]:
+    """Issue 17: a Receipt button for each payment told (one a row); named by its amount when
+    the alert tells several."""
+    paid = [event for event in payments if event.charge_id][:RECEIPTS_PER_ALERT]
+    if len(f"{callbacks.RECEIPT}{alert.link.link_id}:".encode()) > 56:
+        return ()  # no room left for the charge: a link id far longer than a UUID
+    if len(paid) == 1:
+        only = paid[0]
+        assert only.charge_id is not None
+        return (
+            (
+                Button(
+                    tr("alert-button-receipt"), receipt_data(alert.link.link_id, only.charge_id)
+                ),
+            ),
+        )
+    rows = []
+    for event in paid:
+        assert event.charge_id is not None
+        amount = _money(event.amount, event.currency or alert.link.currency, tr)
+        label = tr.plain("alert-button-receipt-amount", amount=amount)
+        rows.append((Button(label, receipt_data(alert.link.link_id, event.charge_id)),))
+    return tuple(rows)
 
 
 def _as_link(alert: Alert) -> Link:

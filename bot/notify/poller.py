@@ -294,7 +294,7 @@ class Poller:
         extra = [operator_fp] if operator_fp else []
         repo = self._services.repo
         async with self._services.db.transaction() as conn:
-            targets = await repo.due_for_poll(
+            targets = await repo.claim_for_poll(
                 now,
                 limit=limit,
                 per_key=cfg.per_key * 2,

@@ -132,23 +132,22 @@ class Recorder:
                 now=_utc(now),
                 pending_after=self._pending_after,
             )
-            owner = await repo.get_user(stored.owner_user_id, conn=conn)
-            level = owner.notify_level if owner is not None else target.notify_level
-            events = for_level(result.events, level, muted=stored.muted)
             # An owner out of DGS_ALLOWED_USERS: watched for nobody (charges still recorded,
             # so a user added back is not flooded with old payments).
             watched = not services.accounts.lost_operator_key(
                 stored.owner_user_id, stored.api_key_fingerprint
             )
-            if events and watched:
+            # The link's maker; a cashier's links tell the shop's owner too (bot/staff.py).
+            recipients = await services.staff.recipients(stored, conn=conn) if watched else []
+            for recipient in recipients:
+                person = await repo.get_user(recipient, conn=conn)
+                level = person.notify_level if person is not None else target.notify_level
+                events = for_level(result.events, level, muted=stored.muted)
+                if not events:
+                    continue
                 alert = Alert(LinkFacts.of(details), events)
-                await repo.enqueue(
-                    conn,
-                    stored.owner_user_id,
-                    KIND_ALERT,
-                    alert.to_payload(),
-                    user_id=stored.owner_user_id,
-                )
+                payload = alert.to_payload()
+                await repo.enqueue(conn, recipient, KIND_ALERT, payload, user_id=recipient)
                 queued = True
             if watched and stored.group_chat_id is not None:
                 queued = await self._tell_group(conn, stored, details, result) or queued

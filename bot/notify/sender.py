@@ -46,6 +46,7 @@ from bot.notify.messages import (
     KIND_GROUP_PAYMENT,
     MERGEABLE_KINDS,
     TELEGRAM_TEXT_LIMIT,
+    Button,
     Rendered,
     merge,
     render_row,
@@ -86,12 +87,15 @@ def _seconds(value: int | float | timedelta) -> float:
 def keyboard(rendered: Rendered) -> InlineKeyboardMarkup | None:
     if not rendered.buttons:
         return None
-    return InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(button.text, callback_data=button.data) for button in row]
-            for row in rendered.buttons
-        ]
-    )
+    return InlineKeyboardMarkup([[_button(button) for button in row] for row in rendered.buttons])
+
+
+def _button(button: Button) -> InlineKeyboardButton:
+    if button.url is not None:
+        return InlineKeyboardButton(button.text, url=button.url)
+    if button.inline_query is not None:
+        return InlineKeyboardButton(button.text, switch_inline_query=button.inline_query)
+    return InlineKeyboardButton(button.text, callback_data=button.data)
 
 
 class Sender:
@@ -111,7 +115,16 @@ class Sender:
         self.clock = clock
         self._draining = False
         self.sent = 0
-        self._pacer = KeyPacer(self.config.messages_per_second, burst=5)
+        self.rate = self.config.messages_per_second
+        self._pacer = KeyPacer(self.rate, burst=5)
+
+    def share_rate(self, replicas: int) -> None:
+        """``replicas`` processes send for this bot (``bot/replicas.py``): this one takes its
+        share of Telegram's per-bot rate."""
+        rate = self.config.messages_per_second / max(1, replicas)
+        if rate != self.rate:
+            self.rate = rate
+            self._pacer = KeyPacer(rate, burst=5)
 
     async def drain(self, running: Running = always) -> int:
         """Send every due row; returns the messages sent. A second call while one runs

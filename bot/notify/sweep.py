@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.dgs.client import key_hint
 from bot.dgs.errors import AuthError, DGSError, ProviderUnavailableError, RateLimitedError
-from bot.dgs.models import Link
+from bot.dgs.models import CLIENT_REF_KEY, Link
 from bot.notify.keys import KeyHealth
 from bot.notify.running import Running, always
 from bot.notify.schedule import Schedule
@@ -39,6 +39,18 @@ log = logging.getLogger(__name__)
 
 OPERATOR_SINCE_META = "operator-key-since"  # + ":" + the key's fingerprint
 PAGE = 100  # links a list request returns, at most
+# A link the bot made carries its reference (CLIENT_REF_KEY); its maker records it a moment
+# after the provider has it, and the list may show it in between (another replica's sweep, or
+# this one's). Adopted then from the operator's shared key, it would go to the key's first
+# user, not its maker, and its payments would be told to the wrong vendor. Until this long
+# after its creation it is left to its maker (a maker that died before recording it leaves it
+# to the sweep after that). A user's own key has one owner, the maker: adopted at once.
+MAKER_GRACE_SECONDS = 60.0
+# A page the store matched in full is compared with the store again after this long even if
+# the provider shows it unchanged: a bound on trusting what the sweep remembers.
+RECHECK_AFTER = 600.0
+
+Shown = tuple[tuple[Any, Any, Any], ...]  # (id, status, use_count) of each item of a page
 
 
 def _unchanged(item: dict[str, Any], state: LinkState, fingerprint: str) -> bool:
@@ -50,6 +62,34 @@ def _unchanged(item: dict[str, Any], state: LinkState, fingerprint: str) -> bool
         and item.get("status") == state.status
         and (state.use_count is None or item.get("use_count") == state.use_count)
     )
+
+
+def _shown(items: Sequence[Any]) -> Shown | None:
+    """What the sweep compares of a page, or None when an item is not an object."""
+    shown = []
+    for item in items:
+        if not isinstance(item, dict):
+            return None
+        shown.append((item.get("id"), item.get("status"), item.get("use_count")))
+    return tuple(shown)
+
+
+@dataclass(frozen=True, slots=True)
+class _QuietPage:
+    """A page whose every link matched the store when it was last read in full."""
+
+    shown: Shown
+    owner: int | None
+    valid: frozenset[str]
+    at: float
+
+    def still(self, shown: Shown, owner: int | None, valid: frozenset[str], now: float) -> bool:
+        return (
+            shown == self.shown
+            and owner == self.owner
+            and valid == self.valid
+            and 0.0 <= now - self.at <= RECHECK_AFTER
+        )
 
 
 def malformed(exc: ProviderUnavailableError) -> bool:
@@ -66,6 +106,7 @@ class Account:
     api_key: str
     owner: int | None  # who gets the links found on it (None: nobody to tell yet)
     since: float  # epoch seconds when the key was connected
+    shared: bool = False  # the operator's key: many vendors' links, one owner for the found
 
     def made_after_connect(self, link: Link) -> bool:
         """The baseline rule: a link made after its key was connected has no history.
@@ -95,7 +136,13 @@ class Sweep:
         self._on_due = on_due
         self._running = False
         self._operator_since_at: float | None = None
+        # (key fingerprint, page number) -> the page as it was when it matched the store in
+        # full. The provider shows the same again: nothing of it changed since (links are never
+        # deleted from the store, and the bot's own writes follow the provider's changes), so
+        # the store need not be read for it (one query a page, most of the sweep's CPU).
+        self._quiet: dict[tuple[str, int], _QuietPage] = {}
         self.requests = 0  # list pages fetched (benchmarks)
+        self.pages_read = 0  # pages compared with the store (benchmarks, tests)
 
     async def run(self, running: Running = always) -> None:
         """List every valid key's links; a second call while one runs returns at once."""
@@ -155,7 +202,9 @@ class Sweep:
                     operator_owner = user_id
                     break
             since_at = await self._operator_since(operator_fp)
-            accounts.append(Account(operator_fp, operator_key, operator_owner, since_at))
+            accounts.append(
+                Account(operator_fp, operator_key, operator_owner, since_at, shared=True)
+            )
         return accounts
 
     async def _operator_since(self, fingerprint: str) -> float:
@@ -177,7 +226,7 @@ class Sweep:
         try:
             async for items in self._services.dgs.iter_link_pages(api_key, per_page=PAGE):
                 pages += 1
-                await self._absorb(items, account, valid)
+                await self._absorb(items, account, valid, pages)
                 if not running():
                     return
         except AuthError:
@@ -200,25 +249,44 @@ class Sweep:
         finally:
             self.requests += pages
 
-    async def _absorb(self, items: Sequence[Any], account: Account, valid: set[str]) -> None:
+    async def _absorb(
+        self, items: Sequence[Any], account: Account, valid: set[str], page: int = 0
+    ) -> None:
         """One page of the key's list, as the provider sent it. Most links did not change: they
-        are compared in their raw form, and only the others are read in full."""
+        are compared in their raw form, and only the others are read in full. A page shown
+        exactly as when it last matched the store in full is not compared again."""
         repo = self._services.repo
+        now = self.clock()
+        where = (account.fingerprint, page)
+        shown = _shown(items)
+        frozen_valid = frozenset(valid)
+        quiet = self._quiet.pop(where, None)
+        if (
+            quiet is not None
+            and shown is not None
+            and quiet.still(shown, account.owner, frozen_valid, now)
+        ):
+            self._quiet[where] = quiet
+            return
+        self.pages_read += 1
         ids = [item.get("id") for item in items if isinstance(item, dict)]
         states = await repo.link_states([i for i in ids if isinstance(i, str)])
-        now = self.clock()
         changed: list[str] = []
         found = 0
+        matched = 0
         for item in items:
             link_id = item.get("id") if isinstance(item, dict) else None
             state = states.get(link_id) if isinstance(link_id, str) else None
             if state is not None and _unchanged(item, state, account.fingerprint):
+                matched += 1
                 continue
             link = self._services.dgs.read_link(item)
             if link is None:
                 continue  # unreadable: logged once by the client, the others go on
             if state is None:
-                if account.owner is not None:
+                if account.owner is not None and not (
+                    account.shared and _left_to_maker(link, now)
+                ):
                     found += await self._adopt(link, account, account.owner)
                 continue
             if state.api_key_fingerprint != account.fingerprint and (
@@ -251,6 +319,8 @@ class Sweep:
             await repo.poll_soon(changed, now)
         if changed or found:
             self._due_now()
+        if shown is not None and matched == len(items):
+            self._quiet[where] = _QuietPage(shown, account.owner, frozen_valid, now)
 
     async def _adopt(self, link: Link, account: Account, owner: int) -> int:
         """A link the bot has no record of; returns 1 when it is due now."""
@@ -285,3 +355,14 @@ class Sweep:
             await set_baseline(conn, link.id, link.use_count, now)
         log.info("watching link %s, made outside the bot (user %s)", link.id, owner)
         return 0
+
+
+def _left_to_maker(link: Link, now: float) -> bool:
+    """Made by the bot (its reference in the metadata) so recently that its maker may not
+    have recorded it yet (``MAKER_GRACE_SECONDS``)."""
+    made = link.created_at
+    return (
+        CLIENT_REF_KEY in (link.metadata or {})
+        and made is not None
+        and made.timestamp() > now - MAKER_GRACE_SECONDS
+    )

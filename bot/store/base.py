@@ -64,6 +64,10 @@ class Queries:
     def db(self) -> Database:
         return self._db
 
+    def now(self) -> float:
+        """The time stored rows are stamped with, in epoch seconds."""
+        return self._clock()
+
     @asynccontextmanager
     async def _writing(self, conn: Connection | None) -> AsyncIterator[Connection]:
         if conn is not None:

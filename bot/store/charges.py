@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -11,13 +10,14 @@ from bot.store.base import Queries, epoch, money_text, utc, utc_or_none
 from bot.store.db import (
     Connection,
 )
+from bot.store.engine import Row
 from bot.store.models import (
     ChargeChange,
     StoredCharge,
 )
 
 
-def _charge(row: sqlite3.Row) -> StoredCharge:
+def _charge(row: Row) -> StoredCharge:
     return StoredCharge(
         link_id=row["link_id"],
         charge_id=row["charge_id"],

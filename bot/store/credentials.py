@@ -3,13 +3,13 @@ fingerprint (``secrets.py``), which links carry to say which key made them."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 from bot.store.base import ENSURE_USER, Queries, utc
 from bot.store.db import (
     Connection,
 )
+from bot.store.engine import SQLITE, Row
 from bot.store.models import (
     Credential,
     CredentialStatus,
@@ -17,7 +17,7 @@ from bot.store.models import (
 from bot.store.secrets import FINGERPRINT_PREFIX, key_last4, legacy_fingerprint
 
 
-def _credential(row: sqlite3.Row) -> Credential:
+def _credential(row: Row) -> Credential:
     return Credential(
         user_id=row["user_id"],
         key_last4=row["key_last4"],
@@ -66,8 +66,12 @@ class CredentialQueries(Queries):
             )
             if not stale:
                 return 0
-            secure_delete = await conn.fetchval("PRAGMA secure_delete")
-            await conn.execute("PRAGMA secure_delete = ON")
+            # SQLite only: a PostgreSQL database never held the old form (earlier versions
+            # stored on SQLite alone).
+            sqlite = conn.dialect == SQLITE
+            if sqlite:
+                secure_delete = await conn.fetchval("PRAGMA secure_delete")
+                await conn.execute("PRAGMA secure_delete = ON")
         changed = 0
         try:
             async with self._db.transaction() as conn:
@@ -100,10 +104,11 @@ class CredentialQueries(Queries):
                         (new, old),
                     )
         finally:
-            async with self._db.reading() as conn:
-                await conn.execute(f"PRAGMA secure_delete = {int(secure_delete)}")
-                # The WAL still holds the pages as they were: copy them back and empty it.
-                await conn.fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
+            if sqlite:
+                async with self._db.reading() as conn:
+                    await conn.execute(f"PRAGMA secure_delete = {int(secure_delete)}")
+                    # The WAL still holds the pages as they were: copy them back and empty it.
+                    await conn.fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
         return changed
 
     async def save_credential(

@@ -1,4 +1,5 @@
-"""One SQLite connection (aiosqlite), its migrations, and the JSON codec of stored values.
+"""The SQLite engine (the default; ``engine.py`` is the interface, ``postgres.py`` the other
+engine): one connection (aiosqlite), its migrations, and the JSON codec of stored values.
 
 One connection means one writer. Every use of it goes through an ``asyncio.Lock``, so a
 caller never runs a statement inside someone else's transaction: ``async with
@@ -29,29 +30,29 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store.migrations import MIGRATIONS, Migration
+# Connection, Database and the errors are imported from here by the parts of the store.
+from bot.store.engine import (
+    SQLITE,
+    Connection,
+    Database,
+    DatabaseError,
+    NestedTransactionError,
+    Params,
+    Row,
+)
+from bot.store.migrations import MIGRATIONS, Migration, for_dialect
 
 DB_FILENAME = "paylinks.sqlite3"
 MEMORY = ":memory:"
 # STRICT tables (typed columns: money stays TEXT, never silently becomes a REAL).
 MIN_SQLITE = (3, 37, 0)
 
-Params = Sequence[Any] | Mapping[str, Any]
-
-
-class DatabaseError(Exception):
-    """The database cannot be used as it is (too new a schema, a failed migration …)."""
-
-
-class NestedTransactionError(RuntimeError):
-    """A task that holds the connection asked for it again; pass its ``conn`` instead."""
-
 
 def database_path(data_dir: Path) -> Path:
     return data_dir / DB_FILENAME
 
 
-class Connection:
+class SQLiteConnection(Connection):
     """The connection while one caller holds it (a transaction, a read, a migration).
 
     It refuses to work once its block has ended, so a ``conn`` kept past its transaction
@@ -59,6 +60,7 @@ class Connection:
     """
 
     __slots__ = ("_active", "_raw")
+    dialect = SQLITE
 
     def __init__(self, raw: aiosqlite.Connection) -> None:
         self._raw = raw
@@ -77,35 +79,26 @@ class Connection:
         async with self._check().execute(sql, params) as cursor:
             return int(cursor.rowcount)
 
-    async def insert(self, sql: str, params: Params = ()) -> int:
-        """Run one INSERT; return the new row's rowid."""
-        async with self._check().execute(sql, params) as cursor:
-            rowid = cursor.lastrowid
-        if rowid is None:
-            raise RuntimeError("the statement inserted no row")
-        return int(rowid)
-
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         async with self._check().executemany(sql, rows):
             pass
 
-    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         async with self._check().execute(sql, params) as cursor:
             row: sqlite3.Row | None = await cursor.fetchone()
             return row
 
-    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        async with self._check().execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
-
-    async def fetchval(self, sql: str, params: Params = ()) -> Any:
-        """The first column of the first row, or None when there is no row."""
-        row = await self.fetchone(sql, params)
-        return None if row is None else row[0]
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        # One trip to SQLite's thread, not three (execute, fetch, close): under a burst each
+        # trip waits its turn on a busy event loop, and a newcomer's reply waits for this.
+        return list(await self._check().execute_fetchall(sql, params))
 
 
-class Database:
-    """The bot's SQLite database. ``await Database.open(path)``, ``await db.close()``."""
+class SQLiteDatabase(Database):
+    """The bot's SQLite database. ``await SQLiteDatabase.open(path)``, ``await db.close()``."""
+
+    dialect = SQLITE
+    integrity_errors = (sqlite3.IntegrityError,)
 
     def __init__(self, raw: aiosqlite.Connection, path: str, schema_version: int) -> None:
         self._raw = raw
@@ -114,8 +107,10 @@ class Database:
         self._lock = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
         self._closed = False
-        # Write transactions begun (each is a commit, an fsync): for tests and benchmarks.
+        # Write transactions begun (each is a commit, an fsync) and reads (each a hold of the
+        # connection outside a transaction): for tests and benchmarks.
         self.write_transactions = 0
+        self.reads = 0
 
     @classmethod
     async def open(
@@ -124,7 +119,7 @@ class Database:
         *,
         migrations: Sequence[Migration] = MIGRATIONS,
         busy_timeout_ms: int = 5000,
-    ) -> Database:
+    ) -> SQLiteDatabase:
         """Open (creating if needed) the database and bring its schema up to date."""
         if sqlite3.sqlite_version_info < MIN_SQLITE:
             raise DatabaseError(
@@ -145,7 +140,7 @@ class Database:
     @classmethod
     async def _open(
         cls, target: str, migrations: Sequence[Migration], busy_timeout_ms: int
-    ) -> Database:
+    ) -> SQLiteDatabase:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so the sqlite3 module never
         # opens or commits a transaction behind our back.
         raw = await aiosqlite.connect(target, isolation_level=None)
@@ -166,14 +161,6 @@ class Database:
             raise
         return cls(raw, target, version)
 
-    @property
-    def path(self) -> str:
-        return self._path
-
-    @property
-    def schema_version(self) -> int:
-        return self._schema_version
-
     async def close(self) -> None:
         if self._closed:
             return
@@ -186,7 +173,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[Connection]:
         """Hold the connection for one atomic write: commit on exit, roll back on error."""
         async with self._hold() as raw:
-            conn = Connection(raw)
+            conn = SQLiteConnection(raw)
             await raw.execute("BEGIN IMMEDIATE")
             self.write_transactions += 1
             try:
@@ -204,24 +191,12 @@ class Database:
         """Hold the connection for a few reads (no transaction needed: we are the only
         writer, and nobody else can write while we hold the lock)."""
         async with self._hold() as raw:
-            conn = Connection(raw)
+            self.reads += 1
+            conn = SQLiteConnection(raw)
             try:
                 yield conn
             finally:
                 conn._end()
-
-    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        async with self.reading() as conn:
-            return await conn.fetchone(sql, params)
-
-    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        async with self.reading() as conn:
-            return await conn.fetchall(sql, params)
-
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        """One write statement in its own transaction; returns the rows changed."""
-        async with self.transaction() as conn:
-            return await conn.execute(sql, params)
 
     @asynccontextmanager
     async def _hold(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -290,9 +265,9 @@ async def _migrate(raw: aiosqlite.Connection, migrations: Sequence[Migration]) -
             f"{len(migrations)}; run a newer version of the bot (downgrades are not supported)"
         )
     for version in range(current + 1, len(migrations) + 1):
-        migration = migrations[version - 1]
+        migration = for_dialect(migrations[version - 1], SQLITE)
         await raw.execute("BEGIN IMMEDIATE")
-        conn = Connection(raw)
+        conn = SQLiteConnection(raw)
         try:
             # Another process may have migrated while we waited for the write lock.
             if await _user_version(raw) < version:

@@ -3,7 +3,6 @@ the milestones already announced. Rows live in the ``drives`` table (migration 3
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from decimal import Decimal
 
 from bot.drive import format_suggested, parse_suggested
 from bot.store.db import Connection, Database
+from bot.store.engine import Row
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +25,7 @@ class Drive:
     created_at: float
 
 
-def _drive(row: sqlite3.Row) -> Drive:
+def _drive(row: Row) -> Drive:
     return Drive(
         link_id=row["link_id"],
         group_chat_id=row["group_chat_id"],

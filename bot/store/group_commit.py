@@ -76,11 +76,16 @@ class GroupCommit:
 
     async def flush(self, source: Source) -> None:
         """Wait until what ``source`` holds now is committed (by the next flush to start)."""
+        await asyncio.shield(self.ask(source))
+
+    def ask(self, source: Source) -> asyncio.Future[None]:
+        """Have the next flush to start take what ``source`` holds now, without waiting for
+        it: the future is done once that has committed (``flush`` awaits it)."""
         future = self._sources.get(source)
         if future is None:
             future = self._sources[source] = asyncio.get_running_loop().create_future()
         self._start()
-        await asyncio.shield(future)
+        return future
 
     def _start(self) -> None:
         if self._task is None or self._task.done():
@@ -101,10 +106,10 @@ class GroupCommit:
             try:
                 batch = source.take()
             except Exception as exc:  # noqa: BLE001 - handed to the waiter, who raises it
-                _fail(future, exc)
+                fail(future, exc)
                 continue
             if batch is None:
-                _succeed(future, None)  # nothing buffered: the caller's data is on disk
+                succeed(future, None)  # nothing buffered: the caller's data is on disk
             else:
                 batches.append((batch, future))
         if not jobs and not batches:
@@ -123,7 +128,7 @@ class GroupCommit:
             for batch, _ in batches:
                 batch.rolled_back()
             for future in [job.future for job in jobs] + [future for _, future in batches]:
-                _fail(future, exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
+                fail(future, exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
             if not isinstance(exc, Exception):
                 raise
             return
@@ -135,9 +140,9 @@ class GroupCommit:
                 batch.committed()
         for future, result, error in outcomes:
             if error is None:
-                _succeed(future, result)
+                succeed(future, result)
             else:
-                _fail(future, error)
+                fail(future, error)
 
 
 async def _in_savepoint(
@@ -154,12 +159,12 @@ async def _in_savepoint(
     return result, None
 
 
-def _succeed(future: asyncio.Future[T], result: T) -> None:
+def succeed(future: asyncio.Future[T], result: T) -> None:
     if not future.done():
         future.set_result(result)
 
 
-def _fail(future: asyncio.Future[Any], error: Exception) -> None:
+def fail(future: asyncio.Future[Any], error: Exception) -> None:
     if not future.done():
         future.set_exception(error)
         # Retrieved here so a waiter that was cancelled meanwhile leaves no "never retrieved"

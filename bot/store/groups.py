@@ -3,20 +3,19 @@ supergroup id."""
 
 from __future__ import annotations
 
-import sqlite3
-
 from bot.store.base import Queries, utc
 from bot.store.db import (
     Connection,
     conversation_key,
     conversation_key_text,
 )
+from bot.store.engine import Row
 from bot.store.models import (
     Group,
 )
 
 
-def _group(row: sqlite3.Row) -> Group:
+def _group(row: Row) -> Group:
     return Group(
         chat_id=row["chat_id"],
         title=row["title"],
@@ -122,7 +121,8 @@ class GroupQueries(Queries):
                     (row["name"], row["key"]),
                 )
                 await c.execute(
-                    "INSERT OR REPLACE INTO persist_conversations (name, key, state, updated_at) "
-                    "VALUES (?, ?, ?, ?)",
+                    "INSERT INTO persist_conversations (name, key, state, updated_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET "
+                    "state = excluded.state, updated_at = excluded.updated_at",
                     (row["name"], conversation_key_text(moved), row["state"], now),
                 )

@@ -3,7 +3,6 @@ the uploaded QR card's file_id. The notifier's columns are ``polling.py``'s."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 from bot.dgs.models import Link, LinkDetails
@@ -12,12 +11,13 @@ from bot.store.db import (
     Connection,
     encode_json,
 )
+from bot.store.engine import NO_LIMIT, Row, json_values
 from bot.store.models import (
     StoredLink,
 )
 
 
-def _link(row: sqlite3.Row) -> StoredLink:
+def _link(row: Row) -> StoredLink:
     snapshot = row["snapshot"]
     return StoredLink(
         link_id=row["link_id"],
@@ -90,7 +90,8 @@ class LinkQueries(Queries):
                     title, slug, url, currency, status, next_poll_at, created_at, client_ref
                 ) VALUES (
                     :link_id, :owner, :fingerprint, :chat_id, :group_chat_id,
-                    :title, :slug, :url, :currency, :status, COALESCE(:next_poll_at, :now),
+                    :title, :slug, :url, :currency, :status,
+                    COALESCE(CAST(:next_poll_at AS DOUBLE PRECISION), :now),
                     :created_at, :client_ref
                 )
                 ON CONFLICT (link_id) DO UPDATE SET
@@ -105,8 +106,10 @@ class LinkQueries(Queries):
                     final_polled = CASE WHEN links.status = excluded.status
                         THEN links.final_polled ELSE 0 END,
                     next_poll_at = CASE
-                        WHEN :next_poll_at IS NOT NULL THEN :next_poll_at
-                        WHEN links.status != excluded.status THEN MIN(links.next_poll_at, :now)
+                        WHEN CAST(:next_poll_at AS DOUBLE PRECISION) IS NOT NULL
+                            THEN CAST(:next_poll_at AS DOUBLE PRECISION)
+                        WHEN links.status != excluded.status AND :now < links.next_poll_at
+                            THEN :now
                         ELSE links.next_poll_at END,
                     client_ref = COALESCE(links.client_ref, excluded.client_ref)
                 """,
@@ -134,7 +137,7 @@ class LinkQueries(Queries):
             rows = await c.fetchall(
                 "SELECT * FROM links WHERE owner_user_id = ? "
                 "ORDER BY created_at DESC, link_id LIMIT ? OFFSET ?",
-                (user_id, -1 if limit is None else limit, offset),
+                (user_id, NO_LIMIT if limit is None else limit, offset),
             )
         return [_link(row) for row in rows]
 
@@ -144,8 +147,8 @@ class LinkQueries(Queries):
         """How many links of each owner (but ``excluding``) were made with this key."""
         async with self._reading(conn) as c:
             rows = await c.fetchall(
-                "SELECT owner_user_id, count(*) AS n FROM links WHERE api_key_fingerprint = ? "
-                "AND owner_user_id NOT IN (SELECT value FROM json_each(?)) "
+                "SELECT owner_user_id, count(*) AS n FROM links WHERE api_key_fingerprint = ? "  # noqa: S608 - json_values is a fixed fragment
+                f"AND owner_user_id NOT IN ({json_values(c.dialect, '?', 'BIGINT')}) "
                 "GROUP BY owner_user_id ORDER BY owner_user_id",
                 (fingerprint, encode_json(list(excluding))),
             )

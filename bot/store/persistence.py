@@ -23,16 +23,24 @@ and every conversation state that was set. Two things keep that cheap under a bu
   Each ``update_*`` still returns only once its data has committed, so when
   ``update_persistence()`` returns, what it handed over is on disk (a kill -9 after that
   loses nothing of it).
+
+Replicas (``bot/replicas.py``): PTB reads the persistence once, in ``initialize()``, and then
+trusts its memory; so does ``ConversationHandler`` (its state table is loaded once). With
+several replicas a chat's previous step may have been handled by another one, so before each
+update it claims, a replica calls ``reload_for`` here: the user's and the chat's data and the
+conversation states of that chat and user are read from the database into the Application's
+own dicts, in place (the digests follow, so a write of the same data is still skipped). One
+process never calls it: its memory is the newest copy.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, TypeAlias
 
-from telegram.ext import BasePersistence, PersistenceInput
+from telegram.ext import BasePersistence, ConversationHandler, PersistenceInput
 
 from bot.store.db import (
     Connection,
@@ -42,6 +50,7 @@ from bot.store.db import (
     decode_json,
     encode_json,
 )
+from bot.store.engine import json_values
 from bot.store.group_commit import group_commit
 
 Data: TypeAlias = dict[str, Any]
@@ -123,6 +132,73 @@ class SQLitePersistence(BasePersistence[Data, Data, Data]):
             self._remember((CONVERSATIONS, name, row["key"]), row["state"])
         return {tuple(conversation_key(row["key"])): decode_json(row["state"]) for row in rows}
 
+    # --- reloading one update's data (replicas) ----------------------------------------
+
+    async def reload_for(
+        self,
+        user_data: Mapping[int, Data],
+        chat_data: Mapping[int, Data],
+        conversations: Mapping[str, MutableMapping[ConversationKey, object]],
+        *,
+        user_id: int | None,
+        chat_id: int | None,
+    ) -> None:
+        """Replace what memory holds for ``user_id``, ``chat_id`` and their conversation keys
+        by what the database holds. ``user_data`` and ``chat_data`` are the Application's
+        (a row's dict is refilled in place: handlers may hold it); ``conversations`` maps
+        each persistent ConversationHandler's name to its state table, which is changed
+        without being marked for writing (PTB's ``TrackingDict.data``; nothing to write
+        back). A row this process has staged or is writing is newer than the database's and
+        is left alone."""
+        keys = _conversation_keys(chat_id, user_id)
+        async with self._db.reading() as c:
+            user_row = chat_row = None
+            if user_id is not None:
+                user_row = await c.fetchval(
+                    "SELECT data FROM persist_user_data WHERE user_id = ?", (user_id,)
+                )
+            if chat_id is not None:
+                chat_row = await c.fetchval(
+                    "SELECT data FROM persist_chat_data WHERE chat_id = ?", (chat_id,)
+                )
+            rows = await c.fetchall(
+                "SELECT name, key, state FROM persist_conversations "  # noqa: S608 - fixed
+                f"WHERE key IN ({json_values(c.dialect, '?')})",
+                (encode_json([conversation_key_text(key) for key in keys]),),
+            )
+        if user_id is not None:
+            self._reload_row((USERS, "", str(user_id)), user_row, user_data, user_id)
+        if chat_id is not None:
+            self._reload_row((CHATS, "", str(chat_id)), chat_row, chat_data, chat_id)
+        stored = {(row["name"], row["key"]): row["state"] for row in rows}
+        for name, states in conversations.items():
+            table = getattr(states, "data", states)  # TrackingDict: change it untracked
+            for key in keys:
+                row_key = (CONVERSATIONS, name, conversation_key_text(key))
+                if self._busy(row_key):
+                    continue
+                text = stored.get((name, row_key[2]))
+                self._remember(row_key, text)
+                state = None if text is None else decode_json(text)
+                if state is None or state == ConversationHandler.END:
+                    table.pop(key, None)
+                else:
+                    table[key] = state
+
+    def _reload_row(
+        self, key: RowKey, text: str | None, mapping: Mapping[int, Data], ident: int
+    ) -> None:
+        if self._busy(key):
+            return
+        self._remember(key, text)
+        data = mapping[ident]  # PTB's defaultdict makes the dict of a newcomer
+        data.clear()
+        if text is not None:
+            data.update(decode_json(text))
+
+    def _busy(self, key: RowKey) -> bool:
+        return key in self._staged or key in self._flying
+
     # --- writing ------------------------------------------------------------------------
 
     async def update_conversation(
@@ -201,6 +277,19 @@ class SQLitePersistence(BasePersistence[Data, Data, Data]):
             # Unknown again; a value staged since is newer than the one that failed.
             self._known.pop(key, None)
             self._staged.setdefault(key, text)
+
+
+def _conversation_keys(chat_id: int | None, user_id: int | None) -> list[ConversationKey]:
+    """The keys a ConversationHandler may file this chat and user under (per chat and user,
+    the bot's; per chat; per user)."""
+    keys: list[ConversationKey] = []
+    if chat_id is not None and user_id is not None:
+        keys.append((chat_id, user_id))
+    if chat_id is not None:
+        keys.append((chat_id,))
+    if user_id is not None:
+        keys.append((user_id,))
+    return keys
 
 
 def _rememberable(key: RowKey) -> bool:

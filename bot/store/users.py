@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import replace
 
 from bot.store.base import Queries, utc
 from bot.store.db import (
     Connection,
 )
+from bot.store.engine import Row
 from bot.store.models import (
     NotifyLevel,
     User,
 )
 
 
-def _user(row: sqlite3.Row) -> User:
+def _user(row: Row) -> User:
     return User(
         user_id=row["user_id"],
         language=row["language"],
@@ -26,6 +28,35 @@ def _user(row: sqlite3.Row) -> User:
     )
 
 
+# Ids per ``IN (...)``: far below SQLite's limit on bound parameters.
+_CHUNK = 500
+
+
+def _chunks(user_ids: Collection[int]) -> Iterator[list[int]]:
+    ids = list(user_ids)
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def user_as_seen(user_id: int, before: User | None, at: float) -> User:
+    """The row ``upsert_user_seen`` at ``at`` makes of ``before`` (None: there is no row),
+    known without asking the database: a newcomer gets the table's defaults."""
+    if before is None:
+        moment = utc(at)
+        return User(
+            user_id=user_id,
+            language=None,
+            default_currency=None,
+            notify_level=NotifyLevel.ALL,
+            active=True,
+            created_at=moment,
+            updated_at=moment,
+        )
+    if before.active:
+        return before
+    return replace(before, active=True, updated_at=utc(at))
+
+
 class UserQueries(Queries):
     """Users and their settings."""
 
@@ -34,20 +65,41 @@ class UserQueries(Queries):
             row = await c.fetchone("SELECT * FROM users WHERE user_id = ?", (user_id,))
         return None if row is None else _user(row)
 
+    async def get_users(
+        self, user_ids: Collection[int], *, conn: Connection | None = None
+    ) -> dict[int, User]:
+        """The rows of those of ``user_ids`` that have one, in a read per 500 ids."""
+        found: dict[int, User] = {}
+        async with self._reading(conn) as c:
+            for chunk in _chunks(user_ids):
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT * FROM users WHERE user_id IN ({marks})"  # noqa: S608 - marks
+                for row in await c.fetchall(sql, chunk):
+                    found[row["user_id"]] = _user(row)
+        return found
+
     async def upsert_user_seen(self, user_id: int, *, conn: Connection | None = None) -> User:
         """The user, created if new and made active again if they had blocked the bot."""
         now = self._clock()
         async with self._writing(conn) as c:
-            # The WHERE makes the common case (a known, active user) write nothing.
-            await c.execute(
-                "INSERT INTO users (user_id, created_at, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (user_id) DO UPDATE SET active = 1, updated_at = excluded.updated_at "
-                "WHERE users.active = 0",
-                (user_id, now, now),
-            )
+            await self.write_users_seen({user_id: now}, conn=c)
             row = await c.fetchone("SELECT * FROM users WHERE user_id = ?", (user_id,))
         assert row is not None
         return _user(row)
+
+    async def write_users_seen(
+        self, seen: Mapping[int, float], *, conn: Connection | None = None
+    ) -> None:
+        """``upsert_user_seen`` for many users in one statement, each at its own time (epoch
+        seconds); what each row becomes is ``user_as_seen``."""
+        async with self._writing(conn) as c:
+            # The WHERE makes the common case (a known, active user) write nothing.
+            await c.executemany(
+                "INSERT INTO users (user_id, created_at, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (user_id) DO UPDATE SET active = 1, updated_at = excluded.updated_at "
+                "WHERE users.active = 0",
+                [(user_id, at, at) for user_id, at in seen.items()],
+            )
 
     async def set_language(
         self, user_id: int, language: str | None, *, conn: Connection | None = None

@@ -20,6 +20,7 @@ from telegram import InlineKeyboardButton, Update
 from bot import callbacks
 from bot.context import BotContext
 from bot.links import LinkDraft
+from handlers import press
 from handlers.create.states import END, IDLE_LIMIT_SECONDS, KIND
 
 
@@ -110,7 +111,9 @@ def form_step(
             if form_id != form.id:
                 await query.answer(context.tr("form-closed"), show_alert=True)
                 return None
-            await query.answer()
+            # Answered already when the press is handled again (a replica died holding it,
+            # bot/replicas.py): Telegram refuses a second answer, and the step must still run.
+            await press.answer(query)
         return await handler(update, context, form)
 
     return run

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from bot import callbacks
+from bot.config import Settings
 from bot.devtools.sandbox import Sandbox
 from bot.dgs.models import KIGALI, AmountType, Link, LinkCreate
 from bot.notify import notifier_of
@@ -39,6 +40,15 @@ from tests.fakes.telegram import (
 )
 
 INTERVAL = 0.2  # the world's POLL_INTERVAL_SECONDS
+
+
+@pytest.fixture
+def settings(tg: FakeTelegram, sandbox: Sandbox, tmp_path: Path, database_url: str) -> Settings:
+    """Every ``world`` of this file runs on SQLite and again on PostgreSQL (DATABASE_URL)."""
+    engine = {"database_url": database_url} if database_url.startswith("postgresql://") else {}
+    return make_settings(tg, sandbox, tmp_path / "data", **engine)
+
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NBSP = "\xa0"
 
@@ -97,6 +107,14 @@ async def key_requests(sandbox: Sandbox, key: str) -> list[dict[str, Any]]:
 
 
 async def outbox(world: World) -> list[OutboxRow]:
+    """The outbox once the sender has marked what it sent: Telegram has a message a moment
+    before its row says so (on PostgreSQL this read does not queue behind that write)."""
+
+    async def settled() -> bool:
+        in_flight = "SELECT count(*) FROM outbox WHERE state = 'in_flight'"
+        return not (await world.services.db.fetchall(in_flight))[0][0]
+
+    await eventually(settled, what="no alert in flight")
     rows = await world.services.db.fetchall("SELECT id FROM outbox ORDER BY id")
     found = [await world.services.repo.get_outbox(row["id"]) for row in rows]
     return [row for row in found if row is not None]
@@ -220,9 +238,13 @@ async def test_alerts_that_wait_together_for_one_chat_go_out_as_one_message(
     roof_part, choir_part = message.content.split("\n\n")
     assert roof_part.startswith(f"💰 Payment received: {rwf(1000)} for Church roof")
     assert choir_part.startswith(f"💰 Payment received: {rwf(2000)} for Choir robes")
-    # One row per link: its card, named, and its mute switch.
+    # Per link: its card, named, and its mute switch; then its payment's Receipt (issue 17).
     rows = [[(b["text"], b["callback_data"]) for b in row] for row in message.buttons]
-    assert rows == [
+    receipt = [(text, data.partition(":")[0] + ":") for text, data in rows[1] + rows[3]]
+    assert receipt == [("🧾 Receipt", callbacks.RECEIPT)] * 2
+    assert rows[1][0][1].startswith(f"{callbacks.RECEIPT}{roof.id}:")
+    assert rows[3][0][1].startswith(f"{callbacks.RECEIPT}{choir.id}:")
+    assert [rows[0], rows[2]] == [
         [
             ("📇 Church roof", callbacks.data(callbacks.LINK_CARD, roof.id)),
             ("🔕 Mute", callbacks.data(callbacks.MUTE, roof.id)),
@@ -232,6 +254,7 @@ async def test_alerts_that_wait_together_for_one_chat_go_out_as_one_message(
             ("🔕 Mute", callbacks.data(callbacks.MUTE, choir.id)),
         ],
     ]
+    assert len(rows) == 4
     await asyncio.sleep(4 * INTERVAL)
     assert len(world.tg.sent_to(alice)) == 1
     assert [row.state for row in await outbox(world)] == ["sent", "sent"]

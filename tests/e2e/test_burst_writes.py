@@ -11,6 +11,7 @@ second) stay out of the count as far as they can.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -89,3 +90,35 @@ async def test_a_burst_of_start_then_help_costs_a_few_write_transactions(
     flushes = group_commit(db).flushes - flushes
     print(f"\nwrite transactions per {PEOPLE} updates: /start {starts}, /help {helps}")
     print(f"of which group commits: {flushes}")
+
+
+async def test_a_burst_of_newcomers_is_looked_up_in_a_few_reads(quiet_world: World) -> None:
+    """Each newcomer's row is looked for before their update is answered; 100 of them at once
+    share a few reads (``Database.reads``: every hold of the connection outside a write), not
+    one each queued on the database lock before their reply can go out."""
+    world = quiet_world
+    db = world.services.db
+    people = [world.user(FIRST_ID + n, f"Vendor {n}", language="rw") for n in range(PEOPLE)]
+    before = db.reads
+    await burst(world, people, "/start", "Vendor")
+    reads = db.reads - before
+    assert reads <= MAX_WRITES, f"{reads} reads for {PEOPLE} /start"
+    # And each came out as it should, on disk once their turns are over: a row for everyone
+    # (written after the reply, within the turn), the language Telegram reported.
+    for person in people:
+        row = await world.services.repo.get_user(person.id)
+        assert row is not None and row.active and row.language is None
+        assert world.app.user_data[person.id] == {TELEGRAM_LANGUAGE: "rw"}
+
+
+async def test_the_heap_made_at_start_is_out_of_the_collectors_way(quiet_world: World) -> None:
+    """A full garbage collection in the middle of a burst walked every object start-up made
+    (about 55 ms of the 100 /start burst, benchmarks/load.py --scenarios plain): once the bot
+    runs, they are frozen, so a collection walks only what the updates made."""
+    person = quiet_world.user(FIRST_ID, "Vendor")
+    mark = quiet_world.tg.mark()
+    await quiet_world.tg.send_text(person, "/start")
+    reply = await quiet_world.tg.wait_for_message(person.id, since=mark)
+    assert "Vendor" in reply.content
+    frozen = gc.get_freeze_count()
+    assert frozen > 10_000, f"{frozen} objects frozen while the bot runs"

@@ -28,7 +28,7 @@ PHOTO_FAULTS = [
     pytest.param(ServerError(), id="502"),
 ]
 TRY_AGAIN = ("try again", "went wrong", "réessayer", "réessayez", "problème")
-CARD_BUTTONS = ["📤 Share", "📊 Details"]  # as on the photo card
+CARD_BUTTONS = ["🖨 Print", "📤 Share", "💬 WhatsApp", "📊 Details"]  # as on the photo card
 REFUSE_LINKS = (
     "CREATE TRIGGER refuse_links BEFORE INSERT ON links "
     "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import html
 import importlib.util
+import io
 import re
 import shutil
 from collections.abc import AsyncIterator
@@ -29,6 +30,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import zxingcpp
+from PIL import Image
 
 from bot.devtools.demo import MEMBER, OWNER, Demo, run_demo
 from bot.devtools.demo.world import DEMO_TOKEN
@@ -374,6 +377,15 @@ def clock_times_near_now() -> set[str]:
     return {(now + timedelta(minutes=step)).strftime("%H:%M") for step in (-1, 0, 1)}
 
 
+def same_or_next_minute(earlier: str | None, later: str | None) -> bool:
+    """Whether the 24-hour clock time ``later`` is ``earlier`` or the minute after it."""
+    if earlier is None or later is None or not re.fullmatch(r"\d{1,2}:\d{2}", earlier):
+        return earlier == later and earlier is not None
+    hours, minutes = (int(part) for part in earlier.split(":"))
+    following = (hours * 60 + minutes + 1) % (24 * 60)
+    return later in {earlier, f"{following // 60:02d}:{following % 60:02d}"}
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 async def test_a_vendor_walks_the_main_path_on_a_phone(
     demo: Demo, phone: Phone, language: str
@@ -489,7 +501,8 @@ async def test_a_vendor_walks_the_main_path_on_a_phone(
     paid_at = re.search(r"\d{1,2}:\d{2}(?:\s?[APap]\.?[Mm]\.?)?", recent)
     card_time = paid_at.group(0) if paid_at else None
     alert_time = await bubble_time(alert)
-    if card_time != alert_time:
+    # The alert is sent within seconds of the payment, so its bubble may show the next minute.
+    if not same_or_next_minute(card_time, alert_time):
         vendor.problems.append(
             f"point 11 (and 3): the card says the payment was at {card_time!r} "
             f"({recent!r}), its alert's bubble says {alert_time!r}"
@@ -586,3 +599,60 @@ def drive_card_open_label(labels: list[str]) -> str:
         if "↗" in label:
             return label.replace("↗", "").strip()
     raise AssertionError(f"no URL button on the drive card: {labels}")
+
+
+async def test_the_till_on_a_phone_a_qr_for_an_amount_paid_and_marked_in_place(
+    demo: Demo, phone: Phone
+) -> None:
+    """Issue 17, point 3: /till, an amount, the large QR; the customer scans it (the code is
+    read from the picture the page shows) and pays on the payer page; the same bubble then
+    reads "✅ Paid"; **Next customer** opens the till again. The seconds from the amount sent
+    to the QR on the screen are printed (``-s``), not asserted."""
+    page = phone.p
+    vendor = Vendor(demo, phone, "en")
+    await phone.send("/start")
+    await vendor.asks(vendor.lead("welcome"))
+    await phone.send("/till")
+    await vendor.asks(vendor.lead("till-open"))
+    await vendor.step("till-open")
+
+    photos = phone.bot_rows().filter(has=page.locator("img.photo"))
+    before = await photos.count()
+    started = asyncio.get_running_loop().time()
+    await phone.send("5000")
+    qr_row = photos.nth(before)
+    await expect(qr_row).to_contain_text(vendor.money(5000), timeout=WAIT_MS)
+    loaded = await qr_row.locator("img.photo").evaluate("img => img.complete && img.naturalWidth")
+    seconds = asyncio.get_running_loop().time() - started
+    print(f"\nbrowser till: amount sent → QR on screen in {seconds:.2f} s")
+    assert loaded and loaded > 600, "the till's QR did not load large"
+    row_id = await qr_row.get_attribute("data-id")
+    await vendor.step("till-qr")
+
+    # The customer scans the code the screen shows.
+    src = await qr_row.locator("img.photo").get_attribute("src")
+    assert src
+    async with httpx.AsyncClient(timeout=10) as client:
+        picture = (await client.get(demo.url.rstrip("/") + src)).content
+    (code,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(picture)))
+    assert phone.context is not None
+    payer = await phone.context.new_page()
+    await payer.goto(demo.url.rstrip("/") + urlsplit(code.text).path)
+    await expect(payer.locator("body")).to_contain_text("5,000")
+    if await payer.locator("input[name=payer_name]").count():
+        await payer.locator("input[name=payer_name]").fill("Jean")
+    await payer.locator("button.success").click()
+    await payer.wait_for_load_state()
+    await phone.shot("till-payer-paid", payer)
+    await payer.close()
+
+    # The same bubble, edited: paid, the amount, the payer's name; Next customer under it.
+    same = page.locator(f'#messages .row[data-id="{row_id}"]')
+    await expect(same).to_contain_text("✅", timeout=WAIT_MS)
+    await expect(same).to_contain_text(vendor.money(5000))
+    await expect(same).to_contain_text("Jean")
+    await vendor.step("till-paid")
+    await phone.tap(vendor.label("till-next"))
+    await vendor.asks(vendor.lead("till-open"))
+    await vendor.step("till-next-customer")
+    assert not vendor.problems, "\n".join(vendor.problems)

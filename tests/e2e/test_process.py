@@ -85,7 +85,7 @@ async def test_python_m_bot_sandbox_answers_start(
     alice = tg.user(601, "Alice")
     await tg.send_text(alice, "/start")
     reply = await tg.wait_for_message(alice.id, timeout=30)
-    assert "Alice" in reply.content and "sandbox" in reply.content
+    assert "Alice" in reply.content and "Test mode" in reply.content
     # A quick create goes to the embedded sandbox and comes back as a QR card.
     await tg.send_text(alice, "/new 5000 Sambusa")
     card = await tg.wait_for_message(alice.id, lambda m: m.photo is not None, timeout=30)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import pytest
 
@@ -19,8 +18,8 @@ from bot.store.persistence import SQLitePersistence
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "paylinks.sqlite3")
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = await Database.open(database_url)
     try:
         yield database
     finally:
@@ -29,7 +28,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def reader(db: Database) -> AsyncIterator[Database]:
-    """A second connection to the same file."""
+    """A second connection to the same database."""
     other = await Database.open(db.path)
     try:
         yield other

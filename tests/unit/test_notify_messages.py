@@ -75,8 +75,23 @@ def test_one_payment_says_amount_title_payer_method_uses_and_total(en: Translato
         f"3 / 10 payments · Total: RWF{NBSP}15,000"
     )
     assert labels(rendered) == [
-        [("📇 Link card", CARD), ("🔕 Mute", callbacks.data(callbacks.MUTE, LINK_ID))]
+        [("📇 Link card", CARD), ("🔕 Mute", callbacks.data(callbacks.MUTE, LINK_ID))],
+        [("🧾 Receipt", f"{callbacks.RECEIPT}{LINK_ID}:c5000")],  # issue 17, point 6
     ]
+
+
+def test_a_burst_has_a_receipt_button_per_payment_named_by_its_amount(en: Translator) -> None:
+    long_id = "9f1c2d3e-4a5b-4c6d-8e7f-001122334455"
+    paid = (payment(1000), payment(2000), Event(EventKind.PAYMENT, long_id, Decimal(3000), "RWF"))
+    rendered = render_alert(Alert(facts(), paid), en)
+    receipts = [row for row in labels(rendered) if row[0][1].startswith(callbacks.RECEIPT)]
+    cut_id = long_id[: 64 - len(f"{callbacks.RECEIPT}{LINK_ID}:")]
+    assert receipts == [
+        [(f"🧾 Receipt: RWF{NBSP}1,000", f"{callbacks.RECEIPT}{LINK_ID}:c1000")],
+        [(f"🧾 Receipt: RWF{NBSP}2,000", f"{callbacks.RECEIPT}{LINK_ID}:c2000")],
+        [(f"🧾 Receipt: RWF{NBSP}3,000", f"{callbacks.RECEIPT}{LINK_ID}:{cut_id}")],
+    ]
+    assert all(len(data.encode()) <= 64 for row in receipts for _, data in row)
 
 
 def test_unlimited_links_count_payments_without_a_maximum(en: Translator) -> None:
@@ -169,8 +184,14 @@ def test_merged_alerts_name_each_link_on_its_card_button(en: Translator) -> None
     second = render_row(KIND_ALERT, Alert(other, (payment(200),)).to_payload(), en, named=True)
     merged = merge([first, second])
     assert merged.text == first.text + "\n\n" + second.text
-    cards = [row[0].text for row in merged.buttons]
-    assert cards == ["📇 Church roof", "📇 A very long…"]  # half a row: beside Mute
+    # Each link's card beside its Mute, then its payment's Receipt (issue 17).
+    rows = [[button.text for button in row] for row in merged.buttons]
+    assert rows == [
+        ["📇 Church roof", "🔕 Mute"],  # half a row: beside Mute
+        ["🧾 Receipt"],
+        ["📇 A very long…", "🔕 Mute"],
+        ["🧾 Receipt"],
+    ]
 
 
 def test_the_key_refused_note(en: Translator) -> None:

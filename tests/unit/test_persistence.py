@@ -17,7 +17,6 @@ import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -142,8 +141,8 @@ async def feed(app: Application[Any, Any, Any, Any, Any, Any], update_id: int, t
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "paylinks.sqlite3")
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = await Database.open(database_url)
     try:
         yield database
     finally:
@@ -153,8 +152,8 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 # --- the form survives ---------------------------------------------------------------------
 
 
-async def test_half_filled_form_survives_kill_9(tmp_path: Path) -> None:
-    path = tmp_path / "paylinks.sqlite3"
+async def test_half_filled_form_survives_kill_9(database_url: str) -> None:
+    path = database_url
     child = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, __file__, str(path)],
@@ -192,8 +191,8 @@ async def test_half_filled_form_survives_kill_9(tmp_path: Path) -> None:
         await db.close()
 
 
-async def test_writing_after_each_update_makes_each_step_durable(tmp_path: Path) -> None:
-    path = tmp_path / "paylinks.sqlite3"
+async def test_writing_after_each_update_makes_each_step_durable(database_url: str) -> None:
+    path = database_url
     first_db = await Database.open(path)
     second_db: Database | None = None
     try:
@@ -358,7 +357,7 @@ def test_codec_refuses_what_it_cannot_restore(value: Any, where: str) -> None:
 # --- the child process of test_half_filled_form_survives_kill_9 ----------------------------
 
 
-async def _child(path: Path) -> None:
+async def _child(path: str) -> None:
     """Two steps of the form, wait until PTB's own persistence loop wrote them, then die."""
     db = await Database.open(path)
     app = build_app(db, [], update_interval=0.05)
@@ -387,4 +386,4 @@ async def _child(path: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(_child(Path(sys.argv[1])))
+    asyncio.run(_child(sys.argv[1]))

@@ -1,4 +1,7 @@
-"""The store: migrations, every repo query, the outbox's life, transactions."""
+"""The store: migrations, every repo query, the outbox's life, transactions.
+
+Tests taking ``repo``, ``db`` or ``database_url`` run on SQLite and on PostgreSQL
+(``tests/unit/conftest.py``); the rest are about SQLite's file itself."""
 
 from __future__ import annotations
 
@@ -53,8 +56,8 @@ def vault() -> KeyVault:
 
 
 @pytest.fixture
-async def db() -> AsyncIterator[Database]:
-    database = await Database.open(":memory:")
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = await Database.open(database_url)
     try:
         yield database
     finally:
@@ -95,14 +98,20 @@ def make_charge(charge_id: str, **fields: Any) -> Charge:
 
 
 async def table_names(db: Database) -> set[str]:
-    rows = await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
-    return {row["name"] for row in rows}
+    if db.dialect == "postgresql":
+        sql = (
+            "SELECT table_name AS name FROM information_schema.tables "
+            "WHERE table_schema = current_schema()"
+        )
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    return {row["name"] for row in await db.fetchall(sql)}
 
 
 async def test_v3_database_gains_each_links_use_count_from_its_snapshot(
-    tmp_path: Path, vault: KeyVault, clock: Clock
+    database_url: str, vault: KeyVault, clock: Clock
 ) -> None:
-    path = tmp_path / "paylinks.sqlite3"
+    path = database_url
     old = await Database.open(path, migrations=MIGRATIONS[:3])
     try:
         repo = Repo(old, vault, clock=clock)
@@ -132,7 +141,14 @@ async def test_v3_database_gains_each_links_use_count_from_its_snapshot(
 
 
 async def columns(db: Database, table: str) -> set[str]:
-    rows = await db.fetchall(f"PRAGMA table_info({table})")
+    if db.dialect == "postgresql":
+        rows = await db.fetchall(
+            "SELECT column_name AS name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ?",
+            (table,),
+        )
+    else:
+        rows = await db.fetchall(f"PRAGMA table_info({table})")
     return {row["name"] for row in rows}
 
 
@@ -160,9 +176,9 @@ async def test_file_database_uses_wal_foreign_keys_and_busy_timeout(tmp_path: Pa
 
 
 async def test_v1_database_migrates_forward_keeping_its_rows(
-    tmp_path: Path, vault: KeyVault, clock: Clock
+    database_url: str, vault: KeyVault, clock: Clock
 ) -> None:
-    path = tmp_path / "paylinks.sqlite3"
+    path = database_url
     old = await Database.open(path, migrations=MIGRATIONS[:1])
     try:
         assert old.schema_version == 1
@@ -222,8 +238,8 @@ async def test_database_newer_than_the_code_is_refused_and_left_alone(tmp_path: 
     raw.close()
 
 
-async def test_failed_migration_leaves_nothing_of_itself(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite3"
+async def test_failed_migration_leaves_nothing_of_itself(database_url: str) -> None:
+    path = database_url
     broken = (
         MIGRATIONS[0],
         "CREATE TABLE extra (x INTEGER); INSERT INTO no_such_table VALUES (1);",
@@ -515,7 +531,7 @@ async def test_links_of_user(repo: Repo) -> None:
     assert [link.link_id for link in await repo.links_of_user(1, limit=1, offset=1)] == ["old"]
 
     # A link's group must be a known group (the foreign key).
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(repo.db.integrity_errors):
         await repo.upsert_link(
             make_link("old"), owner_user_id=1, api_key_fingerprint="f", group_chat_id=-500
         )
@@ -720,7 +736,8 @@ async def test_amounts_round_trip_exactly(repo: Repo, text: str) -> None:
     assert isinstance(charge.amount, Decimal)
     # Same digits and exponent, not merely an equal value.
     assert charge.amount.as_tuple() == Decimal(text).as_tuple()
-    row = await repo.db.fetchone("SELECT typeof(amount) AS t, amount FROM charges")
+    typeof = "pg_typeof(amount)::text" if repo.db.dialect == "postgresql" else "typeof(amount)"
+    row = await repo.db.fetchone(f"SELECT {typeof} AS t, amount FROM charges")
     assert row is not None
     assert row["t"] == "text"
 
@@ -768,15 +785,18 @@ async def places_holding(db: Database, chat_id: int) -> list[str]:
     """Every table.column (and conversation key) holding ``chat_id``, found by scanning."""
     found: list[str] = []
     for table in sorted(await table_names(db)):
-        if table.startswith("sqlite_"):
+        if table.startswith("sqlite_") or table == "schema_version":
             continue
         for column in sorted(await columns(db, table)):
-            count = (
-                await db.fetchone(
-                    f'SELECT count(*) FROM "{table}" WHERE "{column}" = ?', (chat_id,)
-                )
-            )[0]  # type: ignore[index]
-            if count:
+            # PostgreSQL compares a text column with text only.
+            where, value = (
+                (f'CAST("{column}" AS TEXT) = ?', str(chat_id))
+                if db.dialect == "postgresql"
+                else (f'"{column}" = ?', chat_id)
+            )
+            row = await db.fetchone(f'SELECT count(*) FROM "{table}" WHERE {where}', (value,))
+            assert row is not None
+            if row[0]:
                 found.append(f"{table}.{column}")
     for row in await db.fetchall("SELECT name, key FROM persist_conversations"):
         if chat_id in json.loads(row["key"]):
@@ -915,9 +935,9 @@ async def test_drop_for_chat_drops_pending_rows_only(repo: Repo) -> None:
 
 
 async def test_crash_while_sending_resends_only_the_row_in_flight(
-    tmp_path: Path, vault: KeyVault, clock: Clock
+    database_url: str, vault: KeyVault, clock: Clock
 ) -> None:
-    path = tmp_path / "paylinks.sqlite3"
+    path = database_url
     db = await Database.open(path)
     repo = Repo(db, vault, clock=clock)
     done = await repo.enqueue(None, 10, "payment", {"n": 1})

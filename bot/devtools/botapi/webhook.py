@@ -4,6 +4,9 @@ While a webhook is set, each queued update is POSTed to its URL, oldest first, o
 with the secret header; it leaves the queue only on a 2xx answer, and is posted again after
 ``webhook_retry_seconds`` otherwise, as Telegram does. getUpdates then answers 409, as Telegram
 does (``methods.py``).
+
+``webhook_round_robin``: a load balancer in front of several replicas. When it lists URLs, each
+post goes to the next of them in turn instead of the webhook's URL (a retry too: the next).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class Delivery:
 
     update_id: int
     status: int
+    url: str = ""
 
 
 class WebhookMethods(BotApiState):
@@ -58,6 +62,9 @@ class WebhookMethods(BotApiState):
         self.webhook_retry_seconds = 1.0
         self._last_webhook_error: tuple[int, str] | None = None
         self._delivery: asyncio.Task[None] | None = None
+        # The load balancer's replicas (tests may replace the list at any time).
+        self.webhook_round_robin: list[str] = []
+        self._turn = 0
 
     def _set_webhook(self, params: JSON, files: dict[str, UploadedFile]) -> bool:
         url = str(params.get("url") or "")
@@ -111,8 +118,9 @@ class WebhookMethods(BotApiState):
                     await self._wait_change(5.0)
                     continue
                 update = self._updates[0]
-                status = await self._post(client, self.webhook, update)
-                self.deliveries.append(Delivery(update["update_id"], status))
+                url = self._next_url(self.webhook)
+                status = await self._post(client, self.webhook, url, update)
+                self.deliveries.append(Delivery(update["update_id"], status, url))
                 self._trim(self.deliveries)
                 if 200 <= status < 300:
                     self._updates = [u for u in self._updates if u is not update]
@@ -120,12 +128,19 @@ class WebhookMethods(BotApiState):
                 else:
                     await self._sleep(self.webhook_retry_seconds)
 
-    async def _post(self, client: httpx.AsyncClient, hook: Webhook, update: JSON) -> int:
+    def _next_url(self, hook: Webhook) -> str:
+        targets = self.webhook_round_robin
+        if not targets:
+            return hook.url
+        self._turn += 1
+        return targets[(self._turn - 1) % len(targets)]
+
+    async def _post(self, client: httpx.AsyncClient, hook: Webhook, url: str, update: JSON) -> int:
         headers = {"Content-Type": "application/json"}
         if hook.secret_token is not None:
             headers[SECRET_HEADER] = hook.secret_token
         try:
-            response = await client.post(hook.url, content=json.dumps(update), headers=headers)
+            response = await client.post(url, content=json.dumps(update), headers=headers)
         except httpx.HTTPError as exc:
             self._last_webhook_error = (int(time.time()), type(exc).__name__)
             return 0
