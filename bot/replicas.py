@@ -11,8 +11,11 @@ here runs and the bot is today's.
   and a lease, renewed while the update is in hand), runs it through the Application's update
   processor and ``process_update``, writes the persistence, and marks it done: a chat's
   updates run in order, one at a time, on whichever replica is free; different chats run in
-  parallel. Woken by ``LISTEN``/``NOTIFY`` on a held connection, and by a slow poll besides
-  (a lost listener connection, a lease run out).
+  parallel. The replica Telegram posted an update to takes it itself when its chat is free
+  (``add_and_claim``), and the replica finishing a chat's update takes the chat's next one
+  (``finish_and_take_next``): the others are woken (``LISTEN``/``NOTIFY`` on a held
+  connection) only for updates nobody holds, and a slow poll besides catches a lost listener
+  connection or a lease run out.
 - Conversation state: before each update, the persistence reloads the chat's and the user's
   data and their ConversationHandler states from the database (``reload_for``), so the step
   another replica handled last is the one this replica sees.
@@ -103,10 +106,21 @@ class Replica:
     # --- the webhook's side -----------------------------------------------------------
 
     async def take(self, data: dict[str, Any], update: Update) -> bool:
-        """Keep a posted update for whichever replica is free; False for a repeat."""
-        return await self._services.repo.add_update(
-            update.update_id, chat_key(update), json.dumps(data, separators=(",", ":"))
+        """Keep a posted update; False for a repeat. This replica handles it at once when it
+        has a worker free and the chat has nothing older waiting; otherwise whichever replica
+        is free takes it in the chat's turn. (Waking every replica for every update made
+        three replicas slower than one: each woke, claimed, and mostly found nothing.)"""
+        repo = self._services.repo
+        body = json.dumps(data, separators=(",", ":"))
+        key = chat_key(update)
+        if self._stopping or len(self._in_hand) >= self._workers:
+            return await repo.add_update(update.update_id, key, body)
+        added, claimed = await repo.add_and_claim(
+            update.update_id, key, body, self.id, self._lease
         )
+        if claimed is not None:
+            self._start(claimed)
+        return added
 
     # --- life -------------------------------------------------------------------------
 
@@ -174,10 +188,20 @@ class Replica:
         if ready or claimed.attempts >= MAX_ATTEMPTS:
             if not ready:
                 log.error("replica: update %d given up after %d tries", *_tries(claimed))
+            following = None
             with contextlib.suppress(Exception):
-                if not await repo.finish_update(claimed.update_id, self.id):
+                if self._stopping:
+                    finished = await repo.finish_update(claimed.update_id, self.id)
+                else:
+                    # The chat's next update, when one came meanwhile, stays here.
+                    finished, following = await repo.finish_and_take_next(
+                        claimed.update_id, claimed.chat_key, self.id, self._lease
+                    )
+                if not finished:
                     log.warning("replica: update %d was taken over meanwhile", claimed.update_id)
             self.handled += 1
+            if following is not None:
+                self._start(following)
 
     async def _run(self, claimed: Claimed) -> bool:
         """Handle the update; False when it must be tried again (PTB never saw it)."""

@@ -20,10 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.store.base import Queries
-from bot.store.engine import POSTGRESQL
+from bot.store.engine import POSTGRESQL, Connection
 
 # NOTIFY channel the webhook wakes the workers on.
 INBOX_CHANNEL = "paylinks_inbox"
+# The first key of the two-key transaction advisory lock on a chat's inbox (the second is the
+# chat). The two-key space never meets the one-key locks of the migrations.
+CHAT_LOCK_CLASS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,64 @@ class InboxQueries(Queries):
                 await c.execute(f"NOTIFY {INBOX_CHANNEL}")
         return added > 0
 
+    async def add_and_claim(
+        self, update_id: int, chat_key: int, body: str, replica: str, lease_seconds: float
+    ) -> tuple[bool, Claimed | None]:
+        """``add_update``, and the update leased to ``replica`` in the same transaction when its
+        chat has no other update not done: the replica Telegram posted it to handles it, and
+        no other is woken for it (``bot/replicas.py``). When the chat is held, its holder takes
+        this one as it finishes (``finish_and_take_next``); only when the chat has updates
+        waiting that nobody holds (a holder's lease ran out) is every replica woken."""
+        now = self._clock()
+        async with self._db.transaction() as c:
+            await _lock_chat(c, chat_key)
+            added = await c.execute(
+                "INSERT INTO inbox (update_id, chat_key, body, received_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (update_id) DO NOTHING",
+                (update_id, chat_key, body, now),
+            )
+            if not added:
+                return False, None
+            others = await c.fetchall(
+                "SELECT lease_until FROM inbox "
+                "WHERE chat_key = ? AND done_at IS NULL AND update_id <> ?",
+                (chat_key, update_id),
+            )
+            if others:
+                held = any(
+                    row["lease_until"] is not None and row["lease_until"] >= now for row in others
+                )
+                if not held and c.dialect == POSTGRESQL:
+                    await c.execute(f"NOTIFY {INBOX_CHANNEL}")
+                return True, None
+            return True, await _lease(c, update_id, replica, now, now + lease_seconds)
+
+    async def finish_and_take_next(
+        self, update_id: int, chat_key: int, replica: str, lease_seconds: float
+    ) -> tuple[bool, Claimed | None]:
+        """``finish_update``, and the chat's next update (if one waits) leased to ``replica``
+        in the same transaction: a chat's updates stay with the replica that holds it while
+        they come, without waking the others. Under the chat's lock, as ``add_and_claim``,
+        so an update posted as this one finishes is either seen here or finds the chat free."""
+        now = self._clock()
+        async with self._db.transaction() as c:
+            await _lock_chat(c, chat_key)
+            finished = await c.execute(
+                "UPDATE inbox SET done_at = ?, lease_until = NULL "
+                "WHERE update_id = ? AND leased_by = ? AND done_at IS NULL",
+                (now, update_id, replica),
+            )
+            if not finished:
+                return False, None  # taken over meanwhile: the chat is another's now
+            row = await c.fetchone(
+                "SELECT update_id, lease_until FROM inbox "
+                "WHERE chat_key = ? AND done_at IS NULL ORDER BY update_id LIMIT 1",
+                (chat_key,),
+            )
+            if row is None or (row["lease_until"] is not None and row["lease_until"] >= now):
+                return True, None
+            return True, await _lease(c, row["update_id"], replica, now, now + lease_seconds)
+
     async def claim_update(self, replica: str, lease_seconds: float) -> Claimed | None:
         """The oldest update of a chat that nobody holds, now leased to ``replica``; None when
         every waiting chat is held (or nothing waits)."""
@@ -66,6 +127,10 @@ class InboxQueries(Queries):
                   AND (i.lease_until IS NULL OR i.lease_until < :now)
                   AND i.update_id = (SELECT MIN(w.update_id) FROM inbox AS w
                                      WHERE w.chat_key = i.chat_key AND w.done_at IS NULL)
+                  -- nor a later one held: it came first (Telegram posted out of order)
+                  AND NOT EXISTS (SELECT 1 FROM inbox AS h
+                                  WHERE h.chat_key = i.chat_key AND h.done_at IS NULL
+                                    AND h.lease_until >= :now)
                 ORDER BY i.update_id
                 LIMIT 1{lock}
                 """,  # noqa: S608 - a fixed fragment, never a value
@@ -115,3 +180,29 @@ class InboxQueries(Queries):
         return await self._db.execute(
             "DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < ?", (before,)
         )
+
+
+async def _lock_chat(c: Connection, chat_key: int) -> None:
+    """PostgreSQL: one transaction at a time adds to or hands on one chat's updates (a
+    transaction advisory lock, released at commit). SQLite has one writer anyway."""
+    if c.dialect == POSTGRESQL:
+        await c.execute(
+            "SELECT pg_advisory_xact_lock(?, CAST(mod(CAST(? AS bigint), 2147483647) AS integer))",
+            (CHAT_LOCK_CLASS, chat_key),
+        )
+
+
+async def _lease(
+    c: Connection, update_id: int, replica: str, now: float, until: float
+) -> Claimed | None:
+    """Leases one update to ``replica`` in the caller's transaction (its chat locked); None
+    when a dispatcher's ``claim_update`` (which takes no chat lock) leased it first."""
+    taken = await c.fetchone(
+        "UPDATE inbox SET leased_by = ?, lease_until = ?, attempts = attempts + 1 "
+        "WHERE update_id = ? AND done_at IS NULL AND (lease_until IS NULL OR lease_until < ?) "
+        "RETURNING update_id, chat_key, body, attempts",
+        (replica, until, update_id, now),
+    )
+    if taken is None:
+        return None
+    return Claimed(taken["update_id"], taken["chat_key"], taken["body"], taken["attempts"])

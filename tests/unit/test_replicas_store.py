@@ -158,6 +158,85 @@ async def test_an_update_kept_by_one_replica_wakes_the_others_at_once(
         assert not woke.is_set()
 
 
+async def test_the_replica_posted_to_takes_a_free_chats_update_itself(repo: Repo) -> None:
+    # both engines
+    added, mine = await repo.add_and_claim(1, 100, body(1, 100), "a", LEASE)
+    assert added and mine is not None and (mine.update_id, mine.attempts) == (1, 1)
+    assert await repo.claim_update("b", LEASE) is None  # held: nobody else takes it
+    # The chat's next update waits for the first: not taken by the replica posted to.
+    added, second = await repo.add_and_claim(2, 100, body(2, 100), "b", LEASE)
+    assert added and second is None
+    assert await repo.claim_update("b", LEASE) is None
+    # A repeat of one already kept: neither kept nor taken.
+    assert await repo.add_and_claim(1, 100, body(1, 100), "b", LEASE) == (False, None)
+    assert await repo.finish_update(1, "a")
+    nxt = await repo.claim_update("b", LEASE)
+    assert nxt is not None and nxt.update_id == 2
+
+
+async def test_an_update_posted_late_waits_for_the_chats_held_one(repo: Repo) -> None:
+    # both engines: Telegram posted 2 before 1; 2 is in hand when 1 comes.
+    _, two = await repo.add_and_claim(2, 100, body(2, 100), "a", LEASE)
+    assert two is not None
+    _, one = await repo.add_and_claim(1, 100, body(1, 100), "b", LEASE)
+    assert one is None
+    assert await repo.claim_update("b", LEASE) is None  # the chat is held
+    assert await repo.finish_update(2, "a")
+    late = await repo.claim_update("b", LEASE)
+    assert late is not None and late.update_id == 1
+
+
+async def test_two_replicas_posted_one_chats_updates_at_once_take_one(
+    replicas: tuple[Repo, Repo],
+) -> None:
+    for round_ in range(10):
+        first, second = 2 * round_ + 1, 2 * round_ + 2
+        chat = 1000 + round_
+        results = await asyncio.gather(
+            replicas[0].add_and_claim(first, chat, body(first, chat), "a", LEASE),
+            replicas[1].add_and_claim(second, chat, body(second, chat), "b", LEASE),
+        )
+        assert [added for added, _ in results] == [True, True]
+        taken = [claimed for _, claimed in results if claimed is not None]
+        assert len(taken) == 1, f"round {round_}: {len(taken)} replicas hold chat {chat}"
+
+
+async def test_the_replica_finishing_a_chats_update_takes_its_next(repo: Repo) -> None:
+    # both engines
+    _, first = await repo.add_and_claim(1, 100, body(1, 100), "a", LEASE)
+    assert first is not None
+    await repo.add_and_claim(2, 100, body(2, 100), "b", LEASE)  # waits: the chat is held
+    await repo.add_and_claim(3, 200, body(3, 200), "b", LEASE)  # another chat: b's own
+    finished, following = await repo.finish_and_take_next(1, 100, "a", LEASE)
+    assert finished and following is not None and following.update_id == 2
+    assert await repo.claim_update("b", LEASE) is None  # both chats are held
+    assert await repo.finish_and_take_next(2, 100, "a", LEASE) == (True, None)
+    # Finished already (or taken over by another): nothing finished, nothing taken.
+    assert await repo.finish_and_take_next(1, 100, "a", LEASE) == (False, None)
+
+
+async def test_an_update_taken_by_its_replica_wakes_nobody(
+    replicas: tuple[Repo, Repo], clock: Clock
+) -> None:
+    woke = asyncio.Event()
+    async with replicas[1]._db.listening(INBOX_CHANNEL, woke.set):  # type: ignore[attr-defined]
+        _, mine = await replicas[0].add_and_claim(1, 100, body(1, 100), "a", LEASE)
+        assert mine is not None
+        await asyncio.sleep(0.3)
+        assert not woke.is_set()
+        _, waiting = await replicas[0].add_and_claim(2, 100, body(2, 100), "a", LEASE)
+        assert waiting is None  # the chat's holder takes it as it finishes: nobody is woken
+        await asyncio.sleep(0.3)
+        assert not woke.is_set()
+    # Its holder dead (the lease ran out), the chat's next update wakes every replica.
+    woke.clear()
+    async with replicas[1]._db.listening(INBOX_CHANNEL, woke.set):  # type: ignore[attr-defined]
+        clock.advance(LEASE + 1)
+        _, third = await replicas[0].add_and_claim(3, 100, body(3, 100), "a", LEASE)
+        assert third is None
+        await asyncio.wait_for(woke.wait(), timeout=5)
+
+
 # --- polls ----------------------------------------------------------------------------------
 
 
