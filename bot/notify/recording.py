@@ -17,9 +17,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bot.dgs.models import LinkDetails
+from bot.dgs.models import LinkDetails, LinkStatus
 from bot.drive import milestones_reached
-from bot.notify.diff import Alert, EventKind, LinkDiff, LinkFacts, diff, for_level
+from bot.notify.diff import Alert, Event, EventKind, LinkDiff, LinkFacts, diff, for_level
 from bot.notify.messages import KIND_ALERT, KIND_DRIVE_MILESTONE, KIND_GROUP_PAYMENT
 from bot.notify.schedule import Schedule
 from bot.store.baselines import Baseline, take_baseline
@@ -137,12 +137,17 @@ class Recorder:
             watched = not services.accounts.lost_operator_key(
                 stored.owner_user_id, stored.api_key_fingerprint
             )
+            told = result.events
+            if _used_up(told) and await repo.is_till_link(target.link_id, conn=conn):
+                # A till's link is one sale, used up by design: "no longer takes payments"
+                # and Reopen would alarm the vendor at every sale (the till says "Paid").
+                told = tuple(event for event in told if not _used_up((event,)))
             # The link's maker; a cashier's links tell the shop's owner too (bot/staff.py).
             recipients = await services.staff.recipients(stored, conn=conn) if watched else []
             for recipient in recipients:
                 person = await repo.get_user(recipient, conn=conn)
                 level = person.notify_level if person is not None else target.notify_level
-                events = for_level(result.events, level, muted=stored.muted)
+                events = for_level(told, level, muted=stored.muted)
                 if not events:
                     continue
                 alert = Alert(LinkFacts.of(details), events)
@@ -204,3 +209,10 @@ class Recorder:
         payload["anonymous"] = group.anonymous_totals
         await repo.enqueue(conn, group.chat_id, KIND_GROUP_PAYMENT, payload)
         return True
+
+
+def _used_up(events: Sequence[Event]) -> bool:
+    """Whether ``events`` tell that the link took its last payment (``max_uses`` reached)."""
+    return any(
+        event.kind is EventKind.STATUS and event.status == LinkStatus.COMPLETED for event in events
+    )

@@ -186,7 +186,8 @@ class ItemQueries(Queries):
             )
         return changed > 0
 
-    async def is_till_link(self, link_id: str) -> bool:
-        async with self._reading(None) as c:
+    async def is_till_link(self, link_id: str, *, conn: Connection | None = None) -> bool:
+        """Whether ``link_id`` was made at the till (``conn``: the caller's transaction)."""
+        async with self._reading(conn) as c:
             value = await c.fetchval("SELECT 1 FROM tills WHERE link_id = ?", (link_id,))
         return value is not None

@@ -242,6 +242,7 @@ async def test_the_till_answers_an_amount_with_a_large_qr_and_marks_the_same_mes
     assert picture.width > ordinary.width
 
     started = time.perf_counter()
+    before_payment = world.tg.mark()
     await world.sandbox.add_charge(
         key_of(aline), link.id, 5000, payer_name="Aline U.", payer_phone="+250788000111"
     )
@@ -253,7 +254,13 @@ async def test_the_till_answers_an_amount_with_a_large_qr_and_marks_the_same_mes
     assert "788" not in paid.content
     assert labels(paid) == ["➡️ Next customer"]
 
-    # The payment's alert comes too, in its own message: wait for the till's prompt itself.
+    # The payment's alert comes too (a record, with its Receipt), but not "no longer takes
+    # payments" and Reopen: a till's link is one sale, used up by design.
+    alert = await world.tg.wait_for_message(
+        aline.id, lambda m: "Payment received" in m.content, since=before_payment
+    )
+    assert "Receipt" in " ".join(labels(alert))
+    assert "no longer" not in alert.content and "Reopen" not in " ".join(labels(alert))
     mark = world.tg.mark()
     await world.tg.press(aline, paid, callback_data=data_of(paid, "Next customer"))
     await world.tg.wait_for_message(aline.id, lambda m: "Till open" in m.content, since=mark)
