@@ -27,6 +27,11 @@ INBOX_CHANNEL = "paylinks_inbox"
 # The first key of the two-key transaction advisory lock on a chat's inbox (the second is the
 # chat). The two-key space never meets the one-key locks of the migrations.
 CHAT_LOCK_CLASS = 16
+# An update kept; Telegram's repeat of one (the same update_id) is dropped.
+_KEEP = (
+    "INSERT INTO inbox (update_id, chat_key, body, received_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (update_id) DO NOTHING"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +52,7 @@ class InboxQueries(Queries):
         (Telegram posted it again). Wakes the workers of every replica on PostgreSQL."""
         async with self._db.transaction() as c:
             added = await c.execute(
-                "INSERT INTO inbox (update_id, chat_key, body, received_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (update_id) DO NOTHING",
+                _KEEP,
                 (update_id, chat_key, body, self._clock()),
             )
             if added and c.dialect == POSTGRESQL:
@@ -68,8 +72,7 @@ class InboxQueries(Queries):
         async with self._db.transaction() as c:
             await _lock_chat(c, chat_key)
             added = await c.execute(
-                "INSERT INTO inbox (update_id, chat_key, body, received_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (update_id) DO NOTHING",
+                _KEEP,
                 (update_id, chat_key, body, now),
             )
             if not added:
