@@ -96,9 +96,12 @@ class Notifier:
         self._every(self._send_job, min(tick, 1.0), "notify:send")
         self._every(self._poll_job, tick, "notify:poll")
         self._every(self._relist_job, config.sweep_every, "notify:sweep")
-        self._every(self._drives_job, min(tick, DRIVE_CHECK_SECONDS), "notify:drives")
-        self._every(self._daily_job, min(tick * 5, CHECK_EVERY_SECONDS), "notify:daily")
-        self._every(self._tills_job, min(tick, TILL_CHECK_SECONDS), "notify:tills")
+        # Passes over the store that must not overlap: a second would edit a card or queue a
+        # reminder the first is still on.
+        drives, daily, tills = "notify:drives", "notify:daily", "notify:tills"
+        self._every(self._drives_job, min(tick, DRIVE_CHECK_SECONDS), drives, exclusive=True)
+        self._every(self._daily_job, min(tick * 5, CHECK_EVERY_SECONDS), daily, exclusive=True)
+        self._every(self._tills_job, min(tick, TILL_CHECK_SECONDS), tills, exclusive=True)
         self.job_queue.run_repeating(
             self._prune_job, interval=PRUNE_EVERY_SECONDS, first=60, name="notify:prune"
         )
@@ -109,12 +112,17 @@ class Notifier:
         callback: Callable[[AnyContext], Coroutine[Any, Any, None]],
         interval: float,
         name: str,
+        *,
+        exclusive: bool = False,
     ) -> None:
-        """Run ``callback`` now, then every ``interval`` seconds.
+        """Run ``callback`` now, then every ``interval`` seconds; ``exclusive``: a run that
+        finds the last one still busy returns at once.
 
         Not ``run_repeating(first=0)``: APScheduler's interval trigger moves a start time that
         is already past to ``start + interval``, so "first=0" ran the first sweep only after a
         whole interval (10 minutes, when it was the relist)."""
+        if exclusive:
+            callback = _one_at_a_time(callback)
         queue = self.job_queue
         queue.run_once(callback, when=0, name=f"{name}:first")
         # Overlapping runs return at once (the run before is still busy): no APScheduler
@@ -184,6 +192,25 @@ class Notifier:
         removed = await self._services.repo.prune_outbox(self.poller.clock() - OUTBOX_KEEP_SECONDS)
         if removed:
             log.info("outbox: pruned %d finished row(s)", removed)
+
+
+def _one_at_a_time(
+    callback: Callable[[AnyContext], Coroutine[Any, Any, None]],
+) -> Callable[[AnyContext], Coroutine[Any, Any, None]]:
+    """``callback``, returning at once while an earlier run of it is still busy."""
+    busy = False
+
+    async def run(context: AnyContext) -> None:
+        nonlocal busy
+        if busy:
+            return
+        busy = True
+        try:
+            await callback(context)
+        finally:
+            busy = False
+
+    return run
 
 
 def start_notifier(app: AnyApp, *, clock: Callable[[], float] | None = None) -> None:

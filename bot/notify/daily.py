@@ -47,21 +47,15 @@ class DailyJobs:
 
     def __init__(self, services: Services) -> None:
         self._services = services
-        self._busy = False
 
     def clock(self) -> float:
         """The wall clock the vendor's choices were made by (``Reminders.clock``)."""
         return self._services.reminders.clock()
 
     async def run(self) -> bool:
-        if self._busy:
-            return False
-        self._busy = True
-        try:
-            reminded = await self.remind()
-            told = await self.summarise()
-        finally:
-            self._busy = False
+        """Reminders due, then summaries due (one pass at a time: ``Notifier._every``)."""
+        reminded = await self.remind()
+        told = await self.summarise()
         return reminded or told
 
     # --- reminders ---------------------------------------------------------------------------

@@ -44,20 +44,10 @@ class DriveRefresher:
         self._min_interval = min_interval
         self._drawn: dict[str, bytes] = {}  # link id → digest of the caption on the card
         self._group_edited: dict[int, float] = {}  # group → when we last edited a card there
-        self._busy = False
 
     async def refresh(self) -> int:
         """Redraw every card whose figures changed and whose group may be edited; returns
-        how many cards were edited."""
-        if self._busy:
-            return 0
-        self._busy = True
-        try:
-            return await self._refresh()
-        finally:
-            self._busy = False
-
-    async def _refresh(self) -> int:
+        how many cards were edited. (One pass at a time: ``Notifier._every``.)"""
         services = self._services
         edited = 0
         for drive in await services.drives.with_cards():

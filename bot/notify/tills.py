@@ -34,19 +34,10 @@ class TillMarker:
     def __init__(self, app: Application[Any, Any, Any, Any, Any, Any], services: Services) -> None:
         self._app = app
         self._services = services
-        self._busy = False
 
     async def refresh(self) -> int:
-        """Edit every paid till message; returns how many were marked."""
-        if self._busy:
-            return 0
-        self._busy = True
-        try:
-            return await self._refresh()
-        finally:
-            self._busy = False
-
-    async def _refresh(self) -> int:
+        """Edit every paid till message; returns how many were marked. (One pass at a time:
+        ``Notifier._every``.)"""
         repo = self._services.repo
         marked = 0
         for paid in await repo.tills_paid():
