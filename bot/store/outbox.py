@@ -95,19 +95,7 @@ class OutboxQueries(Queries):
             return []
         async with self._db.transaction() as c:
             rows = await c.fetchall(
-                """
-                UPDATE outbox SET state = 'in_flight', attempts = attempts + 1
-                WHERE id IN (
-                    SELECT o.id FROM outbox AS o
-                    WHERE o.state = 'pending' AND o.not_before <= :now
-                      AND o.id = (SELECT MIN(p.id) FROM outbox AS p
-                                  WHERE p.chat_id = o.chat_id AND p.state = 'pending')
-                      AND NOT EXISTS (SELECT 1 FROM outbox AS f
-                                      WHERE f.chat_id = o.chat_id AND f.state = 'in_flight')
-                    ORDER BY o.id LIMIT :limit
-                )
-                RETURNING *
-                """,
+                _CLAIM_DUE,
                 {"now": now, "limit": limit},
             )
         return sorted((_outbox(row) for row in rows), key=lambda row: row.id)
@@ -126,21 +114,7 @@ class OutboxQueries(Queries):
         async with self._db.transaction() as c:
             await c.execute(_EXPIRED_TO_PENDING, (now,))
             rows = await c.fetchall(
-                """
-                UPDATE outbox SET state = 'in_flight', attempts = attempts + 1,
-                    lease_until = :until
-                WHERE id IN (
-                    SELECT o.id FROM outbox AS o
-                    WHERE o.state = 'pending' AND o.not_before <= :now
-                      AND o.id = (SELECT MIN(p.id) FROM outbox AS p
-                                  WHERE p.chat_id = o.chat_id AND p.state = 'pending')
-                      AND NOT EXISTS (SELECT 1 FROM outbox AS f
-                                      WHERE f.chat_id = o.chat_id AND f.state = 'in_flight')
-                    ORDER BY o.id LIMIT :limit
-                    FOR UPDATE OF o SKIP LOCKED
-                ) AND state = 'pending'
-                RETURNING *
-                """,
+                _CLAIM_DUE_LEASED,
                 {"now": now, "limit": limit, "until": now + OUTBOX_LEASE_SECONDS},
             )
         return sorted((_outbox(row) for row in rows), key=lambda row: row.id)
@@ -232,6 +206,28 @@ class OutboxQueries(Queries):
 
 # Rows in flight whose sender's lease ran out (it died mid-send): pending again, keeping
 # their not_before, so they are sent again (at most one repeat, never a loss).
+# The due rows that head their chat's queue while none of the chat's rows is in flight (one
+# message in flight per chat keeps a chat's alerts in order), oldest first.
+_DUE_CHAT_HEADS = """
+    SELECT o.id FROM outbox AS o
+    WHERE o.state = 'pending' AND o.not_before <= :now
+      AND o.id = (SELECT MIN(p.id) FROM outbox AS p
+                  WHERE p.chat_id = o.chat_id AND p.state = 'pending')
+      AND NOT EXISTS (SELECT 1 FROM outbox AS f
+                      WHERE f.chat_id = o.chat_id AND f.state = 'in_flight')
+    ORDER BY o.id LIMIT :limit
+"""
+_CLAIM_DUE = (
+    "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1 "  # noqa: S608 - fixed text
+    f"WHERE id IN ({_DUE_CHAT_HEADS}) RETURNING *"
+)
+# Among replicas: the rows locked as they are taken (another replica skips them), leased.
+_CLAIM_DUE_LEASED = (
+    "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, "  # noqa: S608 - fixed text
+    "lease_until = :until "
+    f"WHERE id IN ({_DUE_CHAT_HEADS} FOR UPDATE OF o SKIP LOCKED) "
+    "AND state = 'pending' RETURNING *"
+)
 _EXPIRED_TO_PENDING = (
     "UPDATE outbox SET state = 'pending', lease_until = NULL "
     "WHERE state = 'in_flight' AND (lease_until IS NULL OR lease_until < ?)"
