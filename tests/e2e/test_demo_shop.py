@@ -5,27 +5,18 @@ link, **Print** on that link's card for the poster, served by the page as a PDF 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 
-from bot.devtools.demo import OWNER, Demo
+from bot.devtools.demo import OWNER
+from tests.e2e import test_demo_staff
 
 JSON = dict[str, Any]
 
-
-@pytest.fixture
-async def page(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    demo = Demo(data_dir=tmp_path / "demo", port=0, settings_overrides={"log_level": "WARNING"})
-    await demo.start()
-    try:
-        async with httpx.AsyncClient(base_url=demo.url, timeout=10) as client:
-            yield client
-    finally:
-        await demo.stop()
+# The demo on a free port, its page's API as a client.
+page = test_demo_staff.page
 
 
 async def send(page: httpx.AsyncClient, text: str) -> int:
