@@ -36,6 +36,7 @@ from bot.store.engine import (
     Connection,
     Database,
     DatabaseError,
+    HeldConnection,
     NestedTransactionError,
     Params,
     Row,
@@ -52,27 +53,11 @@ def database_path(data_dir: Path) -> Path:
     return data_dir / DB_FILENAME
 
 
-class SQLiteConnection(Connection):
-    """The connection while one caller holds it (a transaction, a read, a migration).
+class SQLiteConnection(HeldConnection[aiosqlite.Connection]):
+    """The connection while one caller holds it (a transaction, a read, a migration)."""
 
-    It refuses to work once its block has ended, so a ``conn`` kept past its transaction
-    fails loudly instead of writing outside any transaction.
-    """
-
-    __slots__ = ("_active", "_raw")
+    __slots__ = ()
     dialect = SQLITE
-
-    def __init__(self, raw: aiosqlite.Connection) -> None:
-        self._raw = raw
-        self._active = True
-
-    def _check(self) -> aiosqlite.Connection:
-        if not self._active:
-            raise RuntimeError("this conn was used after its transaction ended")
-        return self._raw
-
-    def _end(self) -> None:
-        self._active = False
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed."""

@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from bot.store.migrations import MIGRATIONS, Migration
 
@@ -68,6 +68,29 @@ class Connection(ABC):
         """The first column of the first row, or None when there is no row."""
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
+
+
+RawT = TypeVar("RawT")
+
+
+class HeldConnection(Connection, Generic[RawT]):
+    """An engine's driver connection held by one caller. It refuses work once its block has
+    ended (``_end``), so a ``conn`` kept past its transaction fails loudly instead of writing
+    outside any transaction."""
+
+    __slots__ = ("_active", "_raw")
+
+    def __init__(self, raw: RawT) -> None:
+        self._raw = raw
+        self._active = True
+
+    def _check(self) -> RawT:
+        if not self._active:
+            raise RuntimeError("this conn was used after its transaction ended")
+        return self._raw
+
+    def _end(self) -> None:
+        self._active = False
 
 
 class Database(ABC):

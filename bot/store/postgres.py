@@ -38,6 +38,7 @@ from bot.store.engine import (
     Connection,
     Database,
     DatabaseError,
+    HeldConnection,
     NestedTransactionError,
     Params,
     Row,
@@ -102,23 +103,11 @@ def _rowcount(status: str) -> int:
     return int(last) if last.isdigit() else 0
 
 
-class PostgresConnection(Connection):
+class PostgresConnection(HeldConnection[asyncpg.Connection]):
     """A pooled connection while one caller holds it; refuses work once its block ended."""
 
-    __slots__ = ("_active", "_raw")
+    __slots__ = ()
     dialect = POSTGRESQL
-
-    def __init__(self, raw: asyncpg.Connection) -> None:
-        self._raw = raw
-        self._active = True
-
-    def _check(self) -> asyncpg.Connection:
-        if not self._active:
-            raise RuntimeError("this conn was used after its transaction ended")
-        return self._raw
-
-    def _end(self) -> None:
-        self._active = False
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         raw = self._check()
